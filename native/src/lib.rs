@@ -1,0 +1,10 @@
+//! nearfield core: everything that touches guest bytes in bulk, as pure Rust (ARCHITECTURE.md).
+//! The `binding` module is the only part that knows about Node.
+
+pub mod error;
+pub mod mem;
+
+pub use error::{Error, Result};
+
+#[cfg(feature = "node")]
+mod binding;

@@ -1,0 +1,23 @@
+//! Guest memory as address spaces: physical (RAM sources) and virtual (x86-64 paging).
+
+/// A guest-physical range backed by the source, [start, start+len).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhysRange {
+    pub start: u64,
+    pub len: u64,
+}
+
+/// Guest-physical memory, whatever file it comes from (raw+layout, ELF core, LiME).
+/// Reads are bounds-checked: any byte not backed by the source gives `Error::Fault`.
+pub trait PhysicalMemory: Send + Sync {
+    fn read_phys(&self, addr: u64, buf: &mut [u8]) -> crate::Result<()>;
+    /// Zero-copy view of a physical range when it is contiguous in the source.
+    fn phys_slice(&self, addr: u64, len: usize) -> crate::Result<&[u8]>;
+    /// The backed ranges, sorted by start.
+    fn ranges(&self) -> &[PhysRange];
+}
+
+/// A virtual address space (the kernel's, or one process's through its mm->pgd).
+pub trait VirtualMemory {
+    fn read_virt(&self, addr: u64, buf: &mut [u8]) -> crate::Result<()>;
+}

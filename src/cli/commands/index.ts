@@ -1,0 +1,7 @@
+// The command list: each command lives in its own file and registers itself on the program here.
+
+import type { Command } from 'commander';
+
+export function registerCommands(program: Command): void {
+  void program;
+}

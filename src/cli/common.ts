@@ -1,0 +1,26 @@
+// Options shared by every command: the target (snapshot dir, --ram, --disk) and the output format flags.
+
+import { Command, Option } from 'commander';
+import type { OutputOptions } from './output.js';
+import type { TargetOptions } from '../target.js';
+
+export type CommonOptions = TargetOptions & OutputOptions & { cache?: boolean };
+
+/** Add the target argument and options that every guest-reading command takes. */
+export function withTarget(cmd: Command): Command {
+  return cmd
+    .argument('[target]', 'snapshot directory (default: the embedded sample guest in images/)')
+    .option('--ram <file>', 'guest RAM: raw memory file, QEMU ELF core or LiME')
+    .option('--disk <image>', 'guest disk image: raw, MBR/GPT partitioned or qcow2')
+    .addOption(new Option('--ram-layout <layout>', 'how a raw RAM file maps to guest-physical addresses (auto, qemu-pc, qemu-q35, firecracker, flat)'))
+    .option('--partition <n>', 'partition number on the disk (default: the Linux root partition)')
+    .option('--no-cache', 'do not use or write the kernel profile cache')
+    .option('-q, --quiet', 'no progress or chatter on stderr');
+}
+
+/** Add --json / --jsonl. */
+export function withFormats(cmd: Command, jsonl = true): Command {
+  cmd.option('--json', 'one JSON document on stdout');
+  if (jsonl) cmd.option('--jsonl', 'one JSON record per line on stdout');
+  return cmd;
+}

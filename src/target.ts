@@ -1,0 +1,133 @@
+// Target resolution: a snapshot directory, explicit --ram/--disk files, or the embedded sample guest in images/.
+
+import { existsSync, readFileSync, statSync, readdirSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { NearfieldError } from './errors.js';
+
+/** Options every command accepts to say what to look at. */
+export interface TargetOptions {
+  ram?: string;
+  disk?: string;
+  ramLayout?: string;
+  partition?: string;
+}
+
+export interface Target {
+  /** Short name for labels (Prometheus `vm`, report headers): the directory or file name. */
+  name: string;
+  /** The snapshot directory, when the target is one. */
+  dir?: string;
+  /** RAM source: raw memory file, ELF core or LiME. */
+  ram?: string;
+  /** Raw RAM layout ('auto' when unsaid): qemu-pc, qemu-q35, firecracker, flat, or NAME:SPLIT forms the native side parses. */
+  ramLayout: string;
+  /** Disk image: raw, partitioned or qcow2. */
+  disk?: string;
+  /** `--partition N` (1-based) when given. */
+  partition?: number;
+  /** The snapshot's manifest.json, when present. */
+  manifest?: Record<string, unknown>;
+  /** True for the embedded sample in images/. */
+  isSample: boolean;
+}
+
+/** The package root (where package.json and images/ live), from dist/src/ or src/. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'images'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new NearfieldError('INTERNAL', 'cannot find the nearfield package root');
+}
+
+// File names tried in a snapshot directory when its manifest does not name them.
+const ramNames = ['ram.raw', 'memory.raw', 'mem.raw', 'ram', 'memory', 'snapshot.mem', 'mem.file'];
+const coreNames = ['core.elf', 'vmcore', 'memory.lime', 'ram.lime'];
+const diskNames = ['rootfs.ext4', 'rootfs.img', 'disk.qcow2', 'disk.img', 'disk.raw', 'rootfs.qcow2'];
+
+export async function resolveTarget(positional: string | undefined, opts: TargetOptions): Promise<Target> {
+  const partition = parsePartition(opts.partition);
+  const ramLayout = opts.ramLayout ?? 'auto';
+  if (positional === undefined && (opts.ram || opts.disk)) {
+    const ram = opts.ram ? checkFile(opts.ram, '--ram') : undefined;
+    const disk = opts.disk ? checkFile(opts.disk, '--disk') : undefined;
+    return { name: basename(ram ?? disk ?? 'vm'), ram, disk, ramLayout, partition, isSample: false };
+  }
+  if (positional === undefined) return sampleTarget(ramLayout, partition);
+
+  const path = resolve(positional);
+  if (!existsSync(path)) throw new NearfieldError('NOT_FOUND', 'no such snapshot directory or file', positional);
+  if (!statSync(path).isDirectory()) {
+    throw new NearfieldError('USAGE', 'a target is a snapshot directory; give files with --ram and --disk', positional,
+      `nearfield <command> --ram ${positional}`);
+  }
+  const manifest = readManifest(path);
+  const named = (key: 'ram' | 'disk'): string | undefined => {
+    const entry = manifest?.[key] as { file?: unknown } | string | undefined;
+    const file = typeof entry === 'string' ? entry : typeof entry?.file === 'string' ? entry.file : undefined;
+    return file ? join(path, file) : undefined;
+  };
+  const ram = opts.ram ? checkFile(opts.ram, '--ram') : named('ram') ?? firstExisting(path, ramNames) ?? firstExisting(path, coreNames);
+  const disk = opts.disk ? checkFile(opts.disk, '--disk') : named('disk') ?? firstExisting(path, diskNames);
+  if (!ram && !disk) {
+    throw new NearfieldError('NOT_FOUND', `no RAM file or disk image in the directory (looked for manifest.json, ${ramNames[0]}, ${diskNames[0]} …)`, positional);
+  }
+  const layoutFromManifest = (manifest?.ram as { layout?: unknown } | undefined)?.layout;
+  return {
+    name: basename(path),
+    dir: path,
+    ram,
+    disk,
+    ramLayout: opts.ramLayout ?? (typeof layoutFromManifest === 'string' ? layoutFromManifest : 'auto'),
+    partition,
+    manifest,
+    isSample: false,
+  };
+}
+
+function readManifest(dir: string): Record<string, unknown> | undefined {
+  const file = join(dir, 'manifest.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new NearfieldError('BAD_DATA', `manifest is not valid JSON: ${(e as Error).message}`, file);
+  }
+}
+
+function firstExisting(dir: string, names: string[]): string | undefined {
+  const present = new Set(readdirSync(dir));
+  const hit = names.find((n) => present.has(n));
+  return hit ? join(dir, hit) : undefined;
+}
+
+function checkFile(path: string, flag: string): string {
+  if (!existsSync(path)) throw new NearfieldError('NOT_FOUND', `no such file (given with ${flag})`, path);
+  if (statSync(path).isDirectory()) throw new NearfieldError('USAGE', `${flag} takes a file, not a directory`, path);
+  return resolve(path);
+}
+
+function parsePartition(p: string | undefined): number | undefined {
+  if (p === undefined) return undefined;
+  const n = Number(p);
+  if (!Number.isInteger(n) || n < 1 || n > 128) throw new NearfieldError('USAGE', `--partition takes a number from 1 to 128, not "${p}"`);
+  return n;
+}
+
+interface SamplePaths { dir: string; ram: string; core: string; disk: string; truth: string; manifest: string }
+
+/** The embedded sample: unpacked from images/sample/ on first use (images/unpack-sample.mjs). */
+export async function samplePaths(): Promise<SamplePaths> {
+  const script = join(packageRoot(), 'images', 'unpack-sample.mjs');
+  if (!existsSync(script)) throw new NearfieldError('NOT_FOUND', 'the embedded sample is missing', script);
+  const mod = (await import(pathToFileURL(script).href)) as { samplePaths(): Promise<SamplePaths> };
+  return mod.samplePaths();
+}
+
+async function sampleTarget(ramLayout: string, partition: number | undefined): Promise<Target> {
+  const s = await samplePaths();
+  const manifest = JSON.parse(readFileSync(s.manifest, 'utf8')) as Record<string, unknown>;
+  return { name: 'sample', dir: s.dir, ram: s.ram, disk: s.disk, ramLayout, partition, manifest, isSample: true };
+}

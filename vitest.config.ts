@@ -1,0 +1,11 @@
+// vitest: unit, integration (on the sample guest in images/) and CLI end-to-end tests.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+  },
+});
