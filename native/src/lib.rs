@@ -2,6 +2,7 @@
 //! The `binding` module is the only part that knows about Node.
 
 pub mod error;
+pub mod kernel;
 pub mod mem;
 
 pub use error::{Error, Result};
