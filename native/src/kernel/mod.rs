@@ -33,8 +33,10 @@ impl Source {
     }
 }
 
-/// Kernel symbol addresses (already relocated by the KASLR offset).
-pub trait Symbols: Send + Sync {
+pub mod context;
+pub use context::{AddressSpaces, Kernel, KernelFacts};
+
+/// Kernel symbol addresses: Send + Sync {
     fn address_of(&self, name: &str) -> Option<u64>;
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
