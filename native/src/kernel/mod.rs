@@ -36,7 +36,8 @@ impl Source {
 pub mod context;
 pub use context::{AddressSpaces, Kernel, KernelFacts};
 
-/// Kernel symbol addresses: Send + Sync {
+/// Kernel symbol addresses (already relocated by the KASLR offset).
+pub trait Symbols: Send + Sync {
     fn address_of(&self, name: &str) -> Option<u64>;
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
