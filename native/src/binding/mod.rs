@@ -2,6 +2,8 @@
 
 use napi_derive::napi;
 
+mod snapshot;
+
 /// Turn a core error into a JS Error whose `code` is the closed error code (FAULT, BAD_DATA, …).
 pub(crate) fn to_js(e: crate::Error) -> napi::Error<&'static str> {
     napi::Error::new(e.code(), e.to_string())

@@ -1,0 +1,3 @@
+//! Snapshot capture: copying a VM's RAM file and disk image quickly while it is paused.
+
+pub mod copy;

@@ -1,0 +1,185 @@
+// Consistent capture of a VM: pause (QMP / Firecracker API), copy RAM (and disk) sparse/reflink, resume, write manifest last.
+
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, extname, join, resolve } from 'node:path';
+import { NearfieldError } from '../errors.js';
+import { native } from '../native/gateway.js';
+import { firecrackerSetState } from './firecracker.js';
+import { QmpClient } from './qmp.js';
+
+export type PauseMethod =
+  | { kind: 'qmp'; socket: string }
+  | { kind: 'firecracker'; socket: string }
+  | { kind: 'live' } // no pause: the copy may be torn; readers check and say so
+  | { kind: 'none' }; // the VM is already paused or stopped
+
+export interface SnapshotRequest {
+  ram?: string;
+  disk?: string;
+  out: string;
+  pause: PauseMethod;
+  ramLayout?: string;
+  /** Copy the disk inside the pause window (consistent with RAM) rather than after resuming. */
+  diskInPause: boolean;
+  sha256: boolean;
+  onProgress?: (label: string, done: number, total: number) => void;
+}
+
+interface CopiedFile {
+  file: string;
+  source: string;
+  size: number;
+  copy: { method: string; data_bytes: number; ms: number };
+  sha256?: string;
+}
+
+export interface SnapshotManifest {
+  nearfield_snapshot: 1;
+  created: string;
+  consistency: 'paused' | 'live';
+  pause: { method: PauseMethod['kind']; window_ms: number | null; paused_at: string | null; resumed_at: string | null };
+  ram?: CopiedFile & { layout: string };
+  disk?: CopiedFile & { captured: 'in-pause' | 'after-resume' };
+  total_ms: number;
+}
+
+/** Pauses and resumes one VM; resume is idempotent so every exit path can call it. */
+interface Pauser {
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+}
+
+async function makePauser(method: PauseMethod): Promise<Pauser> {
+  switch (method.kind) {
+    case 'qmp': {
+      const qmp = await QmpClient.connect(method.socket);
+      let paused = false;
+      return {
+        pause: async () => { await qmp.execute('stop'); paused = true; },
+        resume: async () => {
+          if (paused) { paused = false; await qmp.execute('cont'); }
+          qmp.close();
+        },
+      };
+    }
+    case 'firecracker': {
+      let paused = false;
+      return {
+        pause: async () => { await firecrackerSetState(method.socket, 'Paused'); paused = true; },
+        resume: async () => { if (paused) { paused = false; await firecrackerSetState(method.socket, 'Resumed'); } },
+      };
+    }
+    default:
+      return { pause: async () => {}, resume: async () => {} };
+  }
+}
+
+/** Capture a snapshot directory. Sources are only read; `out` appears only once complete (rename of a .partial dir). */
+export async function captureSnapshot(req: SnapshotRequest): Promise<SnapshotManifest> {
+  const started = performance.now();
+  if (!req.ram && !req.disk) throw new NearfieldError('USAGE', 'nothing to capture: give --ram and/or --disk');
+  const out = resolve(req.out);
+  if (existsSync(out)) throw new NearfieldError('USAGE', 'the snapshot directory already exists; choose a new one', out);
+  if (!existsSync(dirname(out))) throw new NearfieldError('NOT_FOUND', 'the parent directory does not exist', dirname(out));
+  for (const src of [req.ram, req.disk]) {
+    if (src && !existsSync(src)) throw new NearfieldError('NOT_FOUND', 'no such file', src);
+  }
+  const partial = `${out}.partial-${process.pid}`;
+  await mkdir(partial);
+
+  const pauser = await makePauser(req.pause).catch(async (e) => { await rm(partial, { recursive: true, force: true }); throw e; });
+  const copies: InstanceType<ReturnType<typeof native>['FileCopy']>[] = [];
+  const onSignal = () => { for (const c of copies) c.cancel(); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  let pausedAt: number | null = null;
+  let resumedAt: number | null = null;
+  try {
+    const ramName = req.ram ? 'ram.raw' : undefined;
+    const diskName = req.disk ? `disk${extname(req.disk) || '.img'}` : undefined;
+    const copyOne = (label: string, src: string, name: string) => {
+      const job = new (native().FileCopy)(resolve(src), join(partial, name));
+      copies.push(job);
+      return trackProgress(job, label, src, name, req.onProgress);
+    };
+
+    await pauser.pause();
+    pausedAt = performance.now();
+    const inPause: Promise<CopiedFile>[] = [];
+    if (req.ram && ramName) inPause.push(copyOne('ram', req.ram, ramName));
+    if (req.disk && diskName && req.diskInPause) inPause.push(copyOne('disk', req.disk, diskName));
+    let copied: CopiedFile[];
+    try {
+      copied = await Promise.all(inPause);
+    } finally {
+      await pauser.resume();
+      resumedAt = performance.now();
+    }
+    if (req.disk && diskName && !req.diskInPause) copied.push(await copyOne('disk', req.disk, diskName));
+
+    for (const f of copied) {
+      const handle = await open(join(partial, f.file), 'r+');
+      await handle.sync();
+      await handle.close();
+      if (req.sha256) f.sha256 = await sha256File(join(partial, f.file));
+    }
+    const ram = req.ram ? copied.find((f) => f.file === ramName) : undefined;
+    const disk = req.disk ? copied.find((f) => f.file === diskName) : undefined;
+    const isLive = req.pause.kind === 'live';
+    const measured = (req.pause.kind === 'qmp' || req.pause.kind === 'firecracker') && pausedAt !== null && resumedAt !== null;
+    const manifest: SnapshotManifest = {
+      nearfield_snapshot: 1,
+      created: new Date().toISOString(),
+      consistency: isLive ? 'live' : 'paused',
+      pause: {
+        method: req.pause.kind,
+        window_ms: measured ? round(resumedAt! - pausedAt!) : null,
+        paused_at: measured ? wallClock(pausedAt!) : null,
+        resumed_at: measured ? wallClock(resumedAt!) : null,
+      },
+      ...(ram ? { ram: { ...ram, layout: req.ramLayout ?? 'auto' } } : {}),
+      ...(disk ? { disk: { ...disk, captured: req.diskInPause ? 'in-pause' as const : 'after-resume' as const } } : {}),
+      total_ms: round(performance.now() - started),
+    };
+    await writeFile(join(partial, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    await rename(partial, out);
+    return manifest;
+  } catch (e) {
+    await pauser.resume().catch(() => {});
+    await rm(partial, { recursive: true, force: true });
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function trackProgress(
+  job: { start(): Promise<{ method: string; size: number; dataBytes: number; millis: number }>; bytesDone(): number },
+  label: string,
+  src: string,
+  name: string,
+  onProgress: SnapshotRequest['onProgress'],
+): Promise<CopiedFile> {
+  const total = (await stat(src)).size;
+  const timer = onProgress ? setInterval(() => onProgress(label, job.bytesDone(), total), 100) : undefined;
+  try {
+    const r = await job.start();
+    onProgress?.(label, total, total);
+    return { file: name, source: resolve(src), size: r.size, copy: { method: r.method, data_bytes: r.dataBytes, ms: round(r.millis) } };
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+const round = (ms: number) => Math.round(ms * 10) / 10;
+const wallClock = (perfMs: number) => new Date(performance.timeOrigin + perfMs).toISOString();
