@@ -21,3 +21,12 @@ pub trait PhysicalMemory: Send + Sync {
 pub trait VirtualMemory {
     fn read_virt(&self, addr: u64, buf: &mut [u8]) -> crate::Result<()>;
 }
+
+pub mod elfcore;
+pub mod layout;
+pub mod lime;
+pub mod paging;
+pub mod source;
+
+pub use paging::{PageTables, X86AddressSpaces};
+pub use source::{open_ram, MappedRam, RamFormat, SourceInfo};

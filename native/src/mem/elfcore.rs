@@ -1,0 +1,308 @@
+//! ELF64 core files as QEMU dump-guest-memory and `virsh dump --memory-only` write them
+//! (ELF gABI program headers and notes; QEMU target/i386/arch_dump.c for the "QEMU" CPU note).
+
+use super::source::Segment;
+use crate::{Error, Result};
+
+/// Raw ELF64 layout: field offsets used below.
+mod raw {
+    pub const EHDR_LEN: usize = 64;
+    pub const E_TYPE: usize = 16;
+    pub const E_PHOFF: usize = 32;
+    pub const E_SHOFF: usize = 40;
+    pub const E_PHENTSIZE: usize = 54;
+    pub const E_PHNUM: usize = 56;
+    pub const PHDR_LEN: usize = 56;
+    pub const SH_INFO: usize = 44;
+    pub const ET_CORE: u16 = 4;
+    pub const PT_LOAD: u32 = 1;
+    pub const PT_NOTE: u32 = 4;
+    pub const PN_XNUM: u16 = 0xffff;
+    pub const NT_PRSTATUS: u32 = 1;
+    /// QEMUCPUState: version, size, 18 GPRs + rip/rflags, 10 segments of 24 bytes, then cr[5].
+    pub const QEMU_CR0: usize = 8 + 18 * 8 + 10 * 24;
+    pub const QEMU_CR3: usize = QEMU_CR0 + 3 * 8;
+    pub const QEMU_CR4: usize = QEMU_CR0 + 4 * 8;
+}
+
+/// Refuse headers that promise more than any real dump has.
+const MAX_PHDRS: usize = 1 << 20;
+const MAX_NOTE_BYTES: u64 = 64 << 20;
+const MAX_NOTES: usize = 1 << 16;
+
+/// Per-vCPU state from a "QEMU" note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QemuCpu {
+    pub cr3: u64,
+    pub cr4: u64,
+}
+
+impl QemuCpu {
+    /// CR4.LA57 (bit 12): the vCPU runs 5-level paging.
+    pub fn la57(&self) -> bool {
+        self.cr4 & (1 << 12) != 0
+    }
+}
+
+/// Notes gathered from the core's PT_NOTE segments.
+#[derive(Debug, Clone, Default)]
+pub struct CoreNotes {
+    /// Text of the VMCOREINFO note, when the guest handed it to QEMU.
+    pub vmcoreinfo: Option<String>,
+    pub qemu_cpus: Vec<QemuCpu>,
+    /// Number of "CORE" NT_PRSTATUS notes (one per vCPU).
+    pub prstatus_count: usize,
+}
+
+pub struct ParsedCore {
+    pub segments: Vec<Segment>,
+    pub notes: CoreNotes,
+    pub missing_bytes: u64,
+}
+
+fn u16_at(b: &[u8], off: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(off..off.checked_add(2)?)?.try_into().ok()?))
+}
+fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(off..off.checked_add(4)?)?.try_into().ok()?))
+}
+fn u64_at(b: &[u8], off: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(off..off.checked_add(8)?)?.try_into().ok()?))
+}
+
+fn short(what: &str, off: u64) -> Error {
+    Error::bad(format!("ELF core: {what} at file offset {off:#x} is cut short"))
+}
+
+/// Parse the headers of an ELF core held in `bytes` (the whole mapped file).
+pub fn parse(bytes: &[u8], file_len: u64) -> Result<ParsedCore> {
+    let eh = bytes.get(..raw::EHDR_LEN).ok_or_else(|| short("ELF header", 0))?;
+    if eh[4] != 2 || eh[5] != 1 {
+        return Err(Error::Unsupported("ELF core: only 64-bit little-endian cores are supported".into()));
+    }
+    let e_type = u16_at(eh, raw::E_TYPE).unwrap_or(0);
+    if e_type != raw::ET_CORE {
+        return Err(Error::bad(format!("ELF file is not a core dump (e_type {e_type}); give guest RAM or a memory dump")));
+    }
+    let phoff = u64_at(eh, raw::E_PHOFF).unwrap_or(0);
+    let phentsize = u16_at(eh, raw::E_PHENTSIZE).unwrap_or(0) as usize;
+    let mut phnum = u16_at(eh, raw::E_PHNUM).unwrap_or(0) as usize;
+    if phnum == raw::PN_XNUM as usize {
+        // More than 65534 segments: the real count sits in section header 0's sh_info.
+        let shoff = u64_at(eh, raw::E_SHOFF).unwrap_or(0);
+        let at = usize::try_from(shoff).map_err(|_| short("section header 0", shoff))?;
+        phnum = u32_at(bytes, at.saturating_add(raw::SH_INFO)).ok_or_else(|| short("section header 0", shoff))? as usize;
+    }
+    if phentsize < raw::PHDR_LEN || phnum > MAX_PHDRS {
+        return Err(Error::bad(format!("ELF core: implausible program headers ({phnum} of {phentsize} bytes)")));
+    }
+    let mut segments = Vec::new();
+    let mut notes = CoreNotes::default();
+    let mut missing = 0u64;
+    for i in 0..phnum {
+        let at = (phoff as u128) + (i as u128) * (phentsize as u128);
+        let at = usize::try_from(at).map_err(|_| short("program header", phoff))?;
+        let ph = bytes.get(at..at.saturating_add(raw::PHDR_LEN)).ok_or_else(|| short("program header", at as u64))?;
+        let p_type = u32_at(ph, 0).unwrap_or(0);
+        let p_offset = u64_at(ph, 8).unwrap_or(0);
+        let p_paddr = u64_at(ph, 24).unwrap_or(0);
+        let p_filesz = u64_at(ph, 32).unwrap_or(0);
+        match p_type {
+            raw::PT_LOAD if p_filesz > 0 => {
+                // A truncated file holds only part of the segment; the rest reads as a fault.
+                let held = file_len.saturating_sub(p_offset).min(p_filesz);
+                missing += p_filesz - held;
+                if p_paddr.checked_add(p_filesz).is_none() {
+                    return Err(Error::bad(format!("ELF core: PT_LOAD at paddr {p_paddr:#x} wraps the address space")));
+                }
+                segments.push(Segment { gpa: p_paddr, file_offset: p_offset, len: held });
+            }
+            raw::PT_NOTE => {
+                if p_filesz > MAX_NOTE_BYTES {
+                    return Err(Error::bad(format!("ELF core: PT_NOTE of {p_filesz} bytes at {p_offset:#x} is absurd")));
+                }
+                let start = usize::try_from(p_offset).map_err(|_| short("PT_NOTE", p_offset))?;
+                let end = start.saturating_add(p_filesz as usize);
+                let data = bytes.get(start..end).ok_or_else(|| short("PT_NOTE", p_offset))?;
+                parse_notes(data, p_offset, &mut notes)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(ParsedCore { segments, notes, missing_bytes: missing })
+}
+
+fn align4(n: usize) -> usize {
+    n.saturating_add(3) & !3
+}
+
+/// Walk one PT_NOTE segment: Elf64_Nhdr { namesz, descsz, type } + name + desc, each padded to 4.
+fn parse_notes(data: &[u8], file_off: u64, out: &mut CoreNotes) -> Result<()> {
+    let mut pos = 0usize;
+    for _ in 0..MAX_NOTES {
+        if pos + 12 > data.len() {
+            return Ok(());
+        }
+        let namesz = u32_at(data, pos).unwrap_or(0) as usize;
+        let descsz = u32_at(data, pos + 4).unwrap_or(0) as usize;
+        let ntype = u32_at(data, pos + 8).unwrap_or(0);
+        let name_at = pos + 12;
+        let desc_at = name_at.saturating_add(align4(namesz));
+        let next = desc_at.saturating_add(align4(descsz));
+        if next > data.len() {
+            return Err(short("note", file_off + pos as u64));
+        }
+        let name = &data[name_at..name_at + namesz];
+        let name = name.strip_suffix(&[0]).unwrap_or(name);
+        let desc = &data[desc_at..desc_at + descsz];
+        match name {
+            b"VMCOREINFO" => {
+                let text = desc.strip_suffix(&[0]).unwrap_or(desc);
+                out.vmcoreinfo = Some(String::from_utf8_lossy(text).into_owned());
+            }
+            b"QEMU" => {
+                if let (Some(cr3), Some(cr4)) = (u64_at(desc, raw::QEMU_CR3), u64_at(desc, raw::QEMU_CR4)) {
+                    out.qemu_cpus.push(QemuCpu { cr3, cr4 });
+                }
+            }
+            b"CORE" if ntype == raw::NT_PRSTATUS => out.prstatus_count += 1,
+            _ => {}
+        }
+        pos = next;
+    }
+    Err(Error::bad(format!("ELF core: more than {MAX_NOTES} notes at {file_off:#x}")))
+}
+
+/// Build a synthetic ELF core (for tests here and in kernel discovery).
+#[cfg(test)]
+pub(crate) fn build_core(loads: &[(u64, &[u8])], notes: &[(&str, u32, Vec<u8>)]) -> Vec<u8> {
+    let mut note_bytes = Vec::new();
+    for (name, ty, desc) in notes {
+        let mut n = name.as_bytes().to_vec();
+        n.push(0);
+        note_bytes.extend((n.len() as u32).to_le_bytes());
+        note_bytes.extend((desc.len() as u32).to_le_bytes());
+        note_bytes.extend(ty.to_le_bytes());
+        note_bytes.extend(&n);
+        note_bytes.resize(align4(note_bytes.len()), 0);
+        note_bytes.extend(desc);
+        note_bytes.resize(align4(note_bytes.len()), 0);
+    }
+    let phnum = 1 + loads.len();
+    let mut out = vec![0u8; 64];
+    out[..4].copy_from_slice(b"\x7fELF");
+    out[4] = 2;
+    out[5] = 1;
+    out[6] = 1;
+    out[16..18].copy_from_slice(&4u16.to_le_bytes());
+    out[18..20].copy_from_slice(&62u16.to_le_bytes());
+    out[32..40].copy_from_slice(&64u64.to_le_bytes());
+    out[52..54].copy_from_slice(&64u16.to_le_bytes());
+    out[54..56].copy_from_slice(&56u16.to_le_bytes());
+    out[56..58].copy_from_slice(&(phnum as u16).to_le_bytes());
+    let mut data_off = 64 + 56 * phnum as u64;
+    let mut phdrs = Vec::new();
+    let mut ph = |ty: u32, off: u64, paddr: u64, len: u64| {
+        let mut p = vec![0u8; 56];
+        p[0..4].copy_from_slice(&ty.to_le_bytes());
+        p[8..16].copy_from_slice(&off.to_le_bytes());
+        p[24..32].copy_from_slice(&paddr.to_le_bytes());
+        p[32..40].copy_from_slice(&len.to_le_bytes());
+        p[40..48].copy_from_slice(&len.to_le_bytes());
+        phdrs.extend(p);
+    };
+    ph(4, data_off, 0, note_bytes.len() as u64);
+    data_off += note_bytes.len() as u64;
+    for (paddr, bytes) in loads {
+        ph(1, data_off, *paddr, bytes.len() as u64);
+        data_off += bytes.len() as u64;
+    }
+    out.extend(phdrs);
+    out.extend(&note_bytes);
+    for (_, bytes) in loads {
+        out.extend(*bytes);
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) fn qemu_cpu_note(cr3: u64, cr4: u64) -> Vec<u8> {
+    let mut d = vec![0u8; raw::QEMU_CR0 + 6 * 8];
+    d[0..4].copy_from_slice(&1u32.to_le_bytes());
+    let sz = d.len() as u32;
+    d[4..8].copy_from_slice(&sz.to_le_bytes());
+    d[raw::QEMU_CR3..raw::QEMU_CR3 + 8].copy_from_slice(&cr3.to_le_bytes());
+    d[raw::QEMU_CR4..raw::QEMU_CR4 + 8].copy_from_slice(&cr4.to_le_bytes());
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::source::tests::TempFile;
+    use crate::mem::source::{MappedRam, RamFormat};
+    use crate::mem::PhysicalMemory;
+
+    #[test]
+    fn core_segments_and_notes() {
+        let low = vec![0xAAu8; 4096];
+        let high = vec![0xBBu8; 4096];
+        let core = build_core(
+            &[(0, &low), (0x1_0000_0000, &high)],
+            &[
+                ("CORE", 1, vec![0u8; 336]),
+                ("QEMU", 0, qemu_cpu_note(0x1234_5000, 1 << 12)),
+                ("VMCOREINFO", 0, b"OSRELEASE=6.1.0\nPAGESIZE=4096\n".to_vec()),
+            ],
+        );
+        let f = TempFile::new("core", &core);
+        let ram = MappedRam::open(&f.0, "auto").unwrap();
+        assert_eq!(ram.info.format, Some(RamFormat::ElfCore));
+        assert_eq!(ram.info.notes.prstatus_count, 1);
+        assert_eq!(ram.info.notes.qemu_cpus, vec![QemuCpu { cr3: 0x1234_5000, cr4: 1 << 12 }]);
+        assert!(ram.info.notes.qemu_cpus[0].la57());
+        assert_eq!(ram.info.notes.vmcoreinfo.as_deref(), Some("OSRELEASE=6.1.0\nPAGESIZE=4096\n"));
+        let mut b = [0u8; 2];
+        ram.read_phys(0xFFF, &mut b[..1]).unwrap();
+        assert_eq!(b[0], 0xAA);
+        ram.read_phys(0x1_0000_0000, &mut b).unwrap();
+        assert_eq!(b, [0xBB, 0xBB]);
+        assert!(matches!(ram.read_phys(0x1000, &mut b), Err(Error::Fault { addr: 0x1000, .. })));
+    }
+
+    #[test]
+    fn truncated_core_faults_past_the_end() {
+        let low = vec![0x11u8; 8192];
+        let core = build_core(&[(0, &low)], &[]);
+        let cut = &core[..core.len() - 4096];
+        let f = TempFile::new("core-trunc", cut);
+        let ram = MappedRam::open(&f.0, "auto").unwrap();
+        assert_eq!(ram.info.missing_bytes, 4096);
+        let mut b = [0u8; 8];
+        ram.read_phys(4088, &mut b).unwrap();
+        assert!(matches!(ram.read_phys(4092, &mut b), Err(Error::Fault { addr: 4096, .. })));
+        // Headers cut short are BAD_DATA, not a crash.
+        let f2 = TempFile::new("core-hdr", &core[..100]);
+        assert!(matches!(MappedRam::open(&f2.0, "auto"), Err(Error::BadData(_))));
+    }
+
+    #[test]
+    fn hostile_headers() {
+        let mut core = build_core(&[(0, &[1u8; 16])], &[("VMCOREINFO", 0, b"X=1".to_vec())]);
+        // Note descsz pointing far past the segment.
+        let note_at = 64 + 56 * 2;
+        core[note_at + 4..note_at + 8].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        let f = TempFile::new("core-hostile", &core);
+        assert!(matches!(MappedRam::open(&f.0, "auto"), Err(Error::BadData(_))));
+        // Absurd phnum.
+        let mut core = build_core(&[(0, &[1u8; 16])], &[]);
+        core[56..58].copy_from_slice(&0xFFFFu16.to_le_bytes());
+        core[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
+        let f = TempFile::new("core-phnum", &core);
+        assert!(MappedRam::open(&f.0, "auto").is_err());
+        // Overlapping PT_LOADs.
+        let core = build_core(&[(0, &[1u8; 4096]), (0x800, &[2u8; 4096])], &[]);
+        let f = TempFile::new("core-overlap", &core);
+        assert!(matches!(MappedRam::open(&f.0, "auto"), Err(Error::BadData(_))));
+    }
+}

@@ -1,0 +1,294 @@
+//! RAM sources: a read-only mmap of the RAM file plus the map from guest-physical ranges to file offsets.
+//!
+//! Every format (raw + layout, ELF core, LiME) reduces to a sorted list of segments; reads look the
+//! address up, check it against what the file really holds, and copy. A sparse 16 GiB file costs one
+//! mapping of address space and nothing else.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use super::elfcore::{self, CoreNotes};
+use super::layout::{self, RawLayout};
+use super::lime;
+use super::{PhysRange, PhysicalMemory};
+use crate::{Error, Result};
+
+/// One guest-physical range held contiguously in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub gpa: u64,
+    pub file_offset: u64,
+    pub len: u64,
+}
+
+/// What kind of file the RAM came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RamFormat {
+    Raw,
+    ElfCore,
+    Lime,
+}
+
+impl RamFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RamFormat::Raw => "raw",
+            RamFormat::ElfCore => "elf-core",
+            RamFormat::Lime => "lime",
+        }
+    }
+}
+
+/// Facts about the source itself: format, layout assumed, notes carried, bytes missing.
+#[derive(Debug, Clone, Default)]
+pub struct SourceInfo {
+    pub format: Option<RamFormat>,
+    /// For raw files: the layout used, e.g. "qemu-pc (split 3.5 GiB)"; for others the format name.
+    pub layout: String,
+    /// True when the layout was guessed from the file size (`auto`).
+    pub layout_guessed: bool,
+    pub file_len: u64,
+    /// ELF core notes (VMCOREINFO, per-vCPU QEMU state, prstatus count).
+    pub notes: CoreNotes,
+    /// Bytes the headers promise but the file does not hold (truncated file).
+    pub missing_bytes: u64,
+}
+
+/// Guest-physical memory backed by a mapped file.
+pub struct MappedRam {
+    map: Option<Mmap>,
+    segments: Vec<Segment>,
+    ranges: Vec<PhysRange>,
+    pub info: SourceInfo,
+}
+
+impl std::fmt::Debug for MappedRam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedRam").field("segments", &self.segments).field("info", &self.info).finish()
+    }
+}
+
+const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
+const KDUMP_MAGIC: &[u8; 8] = b"KDUMP   ";
+
+/// Open a RAM file (raw, ELF core or LiME, sniffed from its first bytes) as physical memory.
+pub fn open_ram(path: &Path, layout: &str) -> Result<Arc<dyn PhysicalMemory>> {
+    Ok(Arc::new(MappedRam::open(path, layout)?))
+}
+
+impl MappedRam {
+    pub fn open(path: &Path, layout_spec: &str) -> Result<MappedRam> {
+        let file = File::open(path).map_err(|e| Error::Io(format!("cannot open RAM file: {e}")))?;
+        let file_len = file.metadata().map_err(|e| Error::Io(format!("cannot stat RAM file: {e}")))?.len();
+        if file_len == 0 {
+            return Err(Error::bad("RAM file is empty"));
+        }
+        // SAFETY: the map is read-only and private to us; every access is checked against `file_len`
+        // (the length at open), so a file that was short from the start never faults. A file
+        // truncated by someone else *while* we read can still fault, as with any mmap reader.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io(format!("cannot mmap RAM file: {e}")))?;
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Random);
+        let head = map.get(..map.len().min(64)).unwrap_or(&[]);
+        if head.starts_with(KDUMP_MAGIC) {
+            return Err(Error::Unsupported("kdump-compressed dumps (makedumpfile) are not supported; use an ELF core or raw RAM".into()));
+        }
+        let (segments, info) = if head.starts_with(ELF_MAGIC) {
+            let core = elfcore::parse(&map, file_len)?;
+            let info = SourceInfo {
+                format: Some(RamFormat::ElfCore),
+                layout: "elf-core (PT_LOAD p_paddr)".into(),
+                layout_guessed: false,
+                file_len,
+                notes: core.notes,
+                missing_bytes: core.missing_bytes,
+            };
+            (core.segments, info)
+        } else if lime::is_lime(head) {
+            let (segments, missing) = lime::parse(&map, file_len)?;
+            let info = SourceInfo {
+                format: Some(RamFormat::Lime),
+                layout: "lime (range headers)".into(),
+                layout_guessed: false,
+                file_len,
+                notes: CoreNotes::default(),
+                missing_bytes: missing,
+            };
+            (segments, info)
+        } else {
+            let raw = RawLayout::parse(layout_spec, file_len)?;
+            let info = SourceInfo {
+                format: Some(RamFormat::Raw),
+                layout: raw.describe(),
+                layout_guessed: raw.guessed,
+                file_len,
+                notes: CoreNotes::default(),
+                missing_bytes: 0,
+            };
+            (layout::segments(&raw, file_len), info)
+        };
+        MappedRam::from_segments(Some(map), segments, info)
+    }
+
+    /// Build from segments (checked: sorted, non-overlapping, inside the file).
+    fn from_segments(map: Option<Mmap>, mut segments: Vec<Segment>, info: SourceInfo) -> Result<MappedRam> {
+        let file_len = map.as_ref().map_or(0, |m| m.len() as u64);
+        segments.retain(|s| s.len > 0);
+        segments.sort_by_key(|s| s.gpa);
+        for w in segments.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            if a.gpa.checked_add(a.len).is_none_or(|end| end > b.gpa) {
+                return Err(Error::bad(format!("RAM source: overlapping ranges at guest-physical {:#x}", b.gpa)));
+            }
+        }
+        for s in &segments {
+            if s.file_offset.checked_add(s.len).is_none_or(|end| end > file_len) {
+                return Err(Error::bad(format!("RAM source: range at {:#x} lies past the end of the file", s.gpa)));
+            }
+        }
+        if segments.is_empty() {
+            return Err(Error::bad("RAM source holds no memory ranges"));
+        }
+        // Ranges as the guest sees them: neighbouring segments merged.
+        let mut ranges: Vec<PhysRange> = Vec::new();
+        for s in &segments {
+            match ranges.last_mut() {
+                Some(r) if r.start + r.len == s.gpa => r.len += s.len,
+                _ => ranges.push(PhysRange { start: s.gpa, len: s.len }),
+            }
+        }
+        Ok(MappedRam { map, segments, ranges, info })
+    }
+
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The segment holding `addr`, if any.
+    fn segment_of(&self, addr: u64) -> Option<&Segment> {
+        let i = self.segments.partition_point(|s| s.gpa <= addr);
+        let s = self.segments.get(i.checked_sub(1)?)?;
+        (addr - s.gpa < s.len).then_some(s)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// Total bytes of guest memory held.
+    pub fn total_len(&self) -> u64 {
+        self.segments.iter().map(|s| s.len).sum()
+    }
+}
+
+impl PhysicalMemory for MappedRam {
+    fn read_phys(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = addr
+                .checked_add(done as u64)
+                .ok_or_else(|| Error::fault(addr, "physical read wraps around"))?;
+            let seg = self.segment_of(at).ok_or_else(|| Error::fault(at, "physical read"))?;
+            let within = at - seg.gpa;
+            let n = ((seg.len - within) as usize).min(buf.len() - done);
+            let off = (seg.file_offset + within) as usize;
+            let src = self.bytes().get(off..off + n).ok_or_else(|| Error::fault(at, "physical read past end of file"))?;
+            buf[done..done + n].copy_from_slice(src);
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn phys_slice(&self, addr: u64, len: usize) -> Result<&[u8]> {
+        let seg = self.segment_of(addr).ok_or_else(|| Error::fault(addr, "physical slice"))?;
+        let within = addr - seg.gpa;
+        if (len as u64) > seg.len - within {
+            let end = seg.gpa + seg.len;
+            return Err(Error::fault(end, format!("physical slice of {len} bytes at {addr:#x} is not contiguous")));
+        }
+        let off = (seg.file_offset + within) as usize;
+        self.bytes().get(off..off + len).ok_or_else(|| Error::fault(addr, "physical slice past end of file"))
+    }
+
+    fn ranges(&self) -> &[PhysRange] {
+        &self.ranges
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A temp file with `bytes`, removed on drop.
+    pub(crate) struct TempFile(pub std::path::PathBuf);
+    impl TempFile {
+        pub(crate) fn new(tag: &str, bytes: &[u8]) -> TempFile {
+            let mut p = std::env::temp_dir();
+            let n = std::sync::atomic::AtomicU64::new(0);
+            p.push(format!("nearfield-test-{}-{tag}-{}-{:?}", std::process::id(), n.fetch_add(1, std::sync::atomic::Ordering::Relaxed), std::thread::current().id()));
+            let mut f = File::create(&p).unwrap();
+            f.write_all(bytes).unwrap();
+            TempFile(p)
+        }
+    }
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn raw_flat_reads_and_faults() {
+        let data: Vec<u8> = (0..8192u32).map(|i| i as u8).collect();
+        let f = TempFile::new("flat", &data);
+        let ram = MappedRam::open(&f.0, "flat").unwrap();
+        let mut b = [0u8; 4];
+        ram.read_phys(0x1000, &mut b).unwrap();
+        assert_eq!(b, [0, 1, 2, 3]);
+        assert!(matches!(ram.read_phys(8190, &mut b), Err(Error::Fault { addr: 8192, .. })));
+        assert!(matches!(ram.read_phys(u64::MAX - 1, &mut b), Err(Error::Fault { .. })));
+        assert_eq!(ram.phys_slice(10, 2).unwrap(), &[10, 11]);
+        assert!(ram.phys_slice(8000, 500).is_err());
+        assert_eq!(ram.ranges(), &[PhysRange { start: 0, len: 8192 }]);
+    }
+
+    #[test]
+    fn empty_file_is_refused() {
+        let f = TempFile::new("empty", &[]);
+        assert!(matches!(MappedRam::open(&f.0, "auto"), Err(Error::BadData(_))));
+    }
+
+    #[test]
+    fn kdump_is_unsupported() {
+        let mut d = b"KDUMP   ".to_vec();
+        d.resize(4096, 0);
+        let f = TempFile::new("kdump", &d);
+        assert!(matches!(MappedRam::open(&f.0, "auto"), Err(Error::Unsupported(_))));
+    }
+
+    #[test]
+    fn sparse_split_file_maps_high_ram_at_4g() {
+        // A 4 GiB sparse file as QEMU pc RAM: 3 GiB below 4G, 1 GiB at 4 GiB. Costs no disk.
+        let mut p = std::env::temp_dir();
+        p.push(format!("nearfield-test-sparse-{}", std::process::id()));
+        let f = File::create(&p).unwrap();
+        f.set_len(4 << 30).unwrap();
+        use std::os::unix::fs::FileExt;
+        f.write_all_at(b"HIGH", 3 << 30).unwrap();
+        f.write_all_at(b"LOW!", (3 << 30) - 4).unwrap();
+        drop(f);
+        let ram = MappedRam::open(&p, "qemu-pc").unwrap();
+        let mut b = [0u8; 4];
+        ram.read_phys(1 << 32, &mut b).unwrap();
+        assert_eq!(&b, b"HIGH");
+        ram.read_phys((3 << 30) - 4, &mut b).unwrap();
+        assert_eq!(&b, b"LOW!");
+        assert!(matches!(ram.read_phys(3 << 30, &mut b), Err(Error::Fault { addr, .. }) if addr == 3 << 30));
+        assert!(ram.info.layout.contains("qemu-pc"));
+        let _ = std::fs::remove_file(&p);
+    }
+}
