@@ -39,7 +39,7 @@ export interface SnapshotManifest {
   nearfield_snapshot: 1;
   created: string;
   consistency: 'paused' | 'live';
-  pause: { method: PauseMethod['kind']; window_ms: number | null; paused_at: string | null; resumed_at: string | null };
+  pause: { method: PauseMethod['kind']; window_ms: number | null; paused_at: string | null; resumed_at: string | null; copy_in_pause_ms: number };
   ram?: CopiedFile & { layout: string };
   disk?: CopiedFile & { captured: 'in-pause' | 'after-resume' };
   total_ms: number;
@@ -139,6 +139,8 @@ export async function captureSnapshot(req: SnapshotRequest): Promise<SnapshotMan
         window_ms: measured ? round(resumedAt! - pausedAt!) : null,
         paused_at: measured ? wallClock(pausedAt!) : null,
         resumed_at: measured ? wallClock(resumedAt!) : null,
+        // The copy done while paused (or would-be paused): what bounds the pause window.
+        copy_in_pause_ms: pausedAt !== null && resumedAt !== null ? round(resumedAt - pausedAt) : 0,
       },
       ...(ram ? { ram: { ...ram, layout: req.ramLayout ?? 'auto' } } : {}),
       ...(disk ? { disk: { ...disk, captured: req.diskInPause ? 'in-pause' as const : 'after-resume' as const } } : {}),

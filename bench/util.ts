@@ -1,0 +1,50 @@
+// Shared timing helpers for the benchmarks: medians over repeated runs, whole-process timings, peak RSS.
+
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** Time `fn` `runs` times (after `warmup` untimed runs); returns the median in ms. */
+export async function timeInProcess(fn: () => unknown | Promise<unknown>, runs = 15, warmup = 2): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await fn();
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+export interface ProcessTiming { medianMs: number; peakRssMb: number; runs: number }
+
+/** Whole-process timing of a command (Node start-up included), with peak RSS from /usr/bin/time when available. */
+export function timeProcess(cmd: string, args: string[], runs = 9, env: NodeJS.ProcessEnv = process.env): ProcessTiming {
+  const times: number[] = [];
+  let peak = 0;
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { env, encoding: 'utf8', maxBuffer: 64 << 20 });
+    times.push(performance.now() - t);
+    if (r.status !== 0 && r.status !== 3) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
+    const kb = Number(r.stderr.trim().split('\n').pop());
+    if (Number.isFinite(kb)) peak = Math.max(peak, kb / 1024);
+  }
+  return { medianMs: median(times), peakRssMb: Math.round(peak), runs };
+}
+
+export function nearfield(args: string[], runs = 9, env?: NodeJS.ProcessEnv): ProcessTiming {
+  return timeProcess(process.execPath, [cliPath, ...args], runs, env);
+}
+
+export function row(label: string, value: string): void {
+  process.stdout.write(`${label.padEnd(48)} ${value}\n`);
+}
