@@ -4,6 +4,7 @@
 pub mod error;
 pub mod kernel;
 pub mod mem;
+pub mod walkers;
 pub mod snapshot;
 
 pub use error::{Error, Result};

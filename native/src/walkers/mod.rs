@@ -1,0 +1,11 @@
+//! Walkers: finished records (tasks, meminfo, buddyinfo, uptime) computed from a discovered `Kernel`
+//! the way the guest's own /proc files compute them.
+
+pub mod buddy;
+pub mod meminfo;
+pub mod tasks;
+pub mod uptime;
+pub(crate) mod util;
+
+#[cfg(test)]
+pub(crate) mod testkit;
