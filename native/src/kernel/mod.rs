@@ -34,6 +34,7 @@ impl Source {
 }
 
 pub mod context;
+pub mod kallsyms;
 pub use context::{AddressSpaces, Kernel, KernelFacts};
 
 /// Kernel symbol addresses (already relocated by the KASLR offset).
