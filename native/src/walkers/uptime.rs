@@ -1,1 +1,164 @@
-//! stub
+//! Uptime, boot time, load averages and identity as fs/proc/uptime.c, fs/proc/loadavg.c and kernel/utsname
+//! show them: CLOCK_BOOTTIME from tk_core.timekeeper (kernel/time/timekeeping.c), avenrun (kernel/sched/loadavg.c).
+
+use crate::kernel::Kernel;
+use crate::walkers::util::{cpus_in_mask, per_cpu_ptr};
+use crate::{Error, Result};
+
+/// include/linux/sched/loadavg.h
+const FSHIFT: u32 = 11;
+const FIXED_1: u64 = 1 << FSHIFT;
+const NEW_UTS_LEN: u64 = 65;
+
+#[derive(Debug, Clone, Default)]
+pub struct Uptime {
+    /// CLOCK_BOOTTIME at the last timekeeping update (what /proc/uptime printed then), ns.
+    pub boottime_ns: u64,
+    /// CLOCK_MONOTONIC at the same instant (boottime minus time spent suspended), ns.
+    pub monotonic_ns: u64,
+    /// CLOCK_REALTIME at the same instant, ns since the epoch.
+    pub realtime_ns: i64,
+    /// Wall-clock time of boot: realtime − boottime, ns since the epoch.
+    pub boot_wall_ns: i64,
+    /// avenrun[] raw fixed-point values, and as /proc/loadavg prints them ("0.42").
+    pub avenrun: [u64; 3],
+    pub loadavg: [String; 3],
+    /// nr_running() over online CPUs, and nr_threads: the "1/80" of /proc/loadavg.
+    pub nr_running: Option<u64>,
+    pub nr_threads: Option<u64>,
+    /// The last pid handed out in the initial pid namespace.
+    pub last_pid: Option<i64>,
+    pub online_cpus: Vec<u32>,
+    pub jiffies: Option<u64>,
+    pub sysname: String,
+    pub nodename: String,
+    pub release: String,
+    pub version: String,
+    pub machine: String,
+    pub domainname: String,
+    pub warnings: Vec<String>,
+}
+
+/// fs/proc/loadavg.c: LOAD_INT.LOAD_FRAC of avenrun + FIXED_1/200 (rounding to two decimals).
+pub fn loadavg_text(avenrun: u64) -> String {
+    let x = avenrun.wrapping_add(FIXED_1 / 200);
+    let int = x >> FSHIFT;
+    let frac = ((x & (FIXED_1 - 1)) * 100) >> FSHIFT;
+    format!("{int}.{frac:02}")
+}
+
+pub fn uptime(k: &Kernel) -> Result<Uptime> {
+    let mut u = Uptime::default();
+    let mut warn = |what: &str, e: Error| u.warnings.push(format!("{what}: {e}"));
+    let clocks = timekeeper(k);
+    let online = cpus_in_mask(k, "__cpu_online_mask");
+    let avenrun = k.symbol("avenrun");
+    let nr_running = online.as_ref().map_err(Clone::clone).and_then(|c| nr_running(k, c));
+    let nr_threads = k.symbol("nr_threads").and_then(|a| k.read_u32(a)).map(|v| v as u64);
+    let last_pid = last_pid(k);
+    let jiffies = k.symbol("jiffies_64").and_then(|a| k.read_u64(a));
+    let uts = utsname(k);
+    match nr_running {
+        Ok(v) => u.nr_running = Some(v),
+        Err(e) => warn("nr_running", e),
+    }
+    match nr_threads {
+        Ok(v) => u.nr_threads = Some(v),
+        Err(e) => warn("nr_threads", e),
+    }
+    match last_pid {
+        Ok(v) => u.last_pid = Some(v),
+        Err(e) => warn("last pid", e),
+    }
+    match jiffies {
+        Ok(v) => u.jiffies = Some(v),
+        Err(e) => warn("jiffies_64", e),
+    }
+    let (boot, mono, real) = clocks?;
+    u.boottime_ns = boot;
+    u.monotonic_ns = mono;
+    u.realtime_ns = real;
+    u.boot_wall_ns = real - boot as i64;
+    let avenrun = avenrun?;
+    for i in 0..3 {
+        u.avenrun[i] = k.read_u64(avenrun + i as u64 * 8)?;
+        u.loadavg[i] = loadavg_text(u.avenrun[i]);
+    }
+    u.online_cpus = online?;
+    let uts = uts?;
+    [u.sysname, u.nodename, u.release, u.version, u.machine, u.domainname] = uts;
+    Ok(u)
+}
+
+/// (boottime, monotonic, realtime) in ns at the last timekeeping update, from tk_core.timekeeper.
+fn timekeeper(k: &Kernel) -> Result<(u64, u64, i64)> {
+    // tk_core is an anonymous struct { seqcount_raw_spinlock_t seq; struct timekeeper timekeeper; }
+    let seq = k.types.struct_size("seqcount_raw_spinlock").unwrap_or(4);
+    let tk = k.symbol("tk_core")? + seq.div_ceil(8) * 8;
+    let m = |p: &str| k.offset("timekeeper", p);
+    let base = k.read_i64(tk + m("tkr_mono.base")?)?;
+    let xtime_nsec = k.read_u64(tk + m("tkr_mono.xtime_nsec")?)?;
+    let shift = k.read_u32(tk + m("tkr_mono.shift")?)?;
+    if shift >= 64 {
+        return Err(Error::bad(format!("timekeeper at {tk:#x}: tkr_mono.shift = {shift}")));
+    }
+    let xtime_sec = k.read_i64(tk + m("xtime_sec")?)?;
+    let offs_boot = k.read_i64(tk + m("offs_boot")?)?;
+    let nsec = (xtime_nsec >> shift) as i64;
+    let mono = base.checked_add(nsec).ok_or_else(|| Error::bad("monotonic clock overflows"))?;
+    let boot = mono.checked_add(offs_boot).ok_or_else(|| Error::bad("boottime overflows"))?;
+    if mono < 0 || boot < 0 {
+        return Err(Error::bad(format!("timekeeper at {tk:#x}: negative monotonic time {mono}")));
+    }
+    let real = xtime_sec.saturating_mul(1_000_000_000).saturating_add(nsec);
+    Ok((boot as u64, mono as u64, real))
+}
+
+/// kernel/sched/core.c nr_running(): Σ cpu_rq(cpu)->nr_running over online CPUs.
+fn nr_running(k: &Kernel, cpus: &[u32]) -> Result<u64> {
+    let rq = k.symbol("runqueues")?;
+    let m = k.member("rq", "nr_running")?;
+    let mut sum = 0u64;
+    for &cpu in cpus {
+        sum += k.read_uint(per_cpu_ptr(k, rq, cpu)? + m.offset, m.size)?;
+    }
+    Ok(sum)
+}
+
+/// fs/proc/loadavg.c: idr_get_cursor(&init_pid_ns.idr) − 1.
+fn last_pid(k: &Kernel) -> Result<i64> {
+    let m = k.member("pid_namespace", "idr.idr_next")?;
+    Ok(k.read_uint(k.symbol("init_pid_ns")? + m.offset, m.size)? as u32 as i64 - 1)
+}
+
+/// init_uts_ns.name: sysname, nodename, release, version, machine, domainname.
+fn utsname(k: &Kernel) -> Result<[String; 6]> {
+    let base = k.symbol("init_uts_ns")? + k.offset("uts_namespace", "name")?;
+    let f = |name: &str| -> Result<String> {
+        let off = k.offset("new_utsname", name).unwrap_or(match name {
+            "sysname" => 0,
+            "nodename" => NEW_UTS_LEN,
+            "release" => 2 * NEW_UTS_LEN,
+            "version" => 3 * NEW_UTS_LEN,
+            "machine" => 4 * NEW_UTS_LEN,
+            _ => 5 * NEW_UTS_LEN,
+        });
+        k.read_cstr(base + off, NEW_UTS_LEN as usize)
+    };
+    Ok([f("sysname")?, f("nodename")?, f("release")?, f("version")?, f("machine")?, f("domainname")?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loadavg_rounds_like_proc() {
+        assert_eq!(loadavg_text(0), "0.00");
+        assert_eq!(loadavg_text(FIXED_1), "1.00");
+        assert_eq!(loadavg_text(FIXED_1 / 2), "0.50");
+        // the +FIXED_1/200 rounding step
+        assert_eq!(loadavg_text(2038), "1.00");
+        assert_eq!(loadavg_text(2037), "0.99");
+    }
+}
