@@ -34,7 +34,9 @@ impl Source {
 }
 
 pub mod context;
+pub mod btf;
 pub mod kallsyms;
+pub mod system_map;
 pub use context::{AddressSpaces, Kernel, KernelFacts};
 
 /// Kernel symbol addresses (already relocated by the KASLR offset).
