@@ -33,10 +33,13 @@ impl Source {
     }
 }
 
+pub mod cache;
 pub mod context;
+pub mod discover;
 pub mod btf;
 pub mod kallsyms;
 pub mod system_map;
+pub mod vmcoreinfo;
 pub use context::{AddressSpaces, Kernel, KernelFacts};
 
 /// Kernel symbol addresses (already relocated by the KASLR offset).

@@ -1,0 +1,491 @@
+//! Kernel discovery (issue #3): RAM source → VMCOREINFO → paging → kallsyms → BTF → a `Kernel`,
+//! each fact with its source. x86-64 only: __pa_symbol(x) = x − __START_KERNEL_map + phys_base.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::cache::{self, Profile};
+use super::vmcoreinfo::{self, Vmcoreinfo};
+use super::{Kernel, KernelFacts, Member, Source, Symbols, Types};
+use crate::mem::paging::{PageTables, X86AddressSpaces, START_KERNEL_MAP};
+use crate::mem::{MappedRam, PhysicalMemory, RamFormat, VirtualMemory};
+use crate::{Error, Result};
+
+/// What to open and which fallbacks the user gave.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoverOptions {
+    pub ram: PathBuf,
+    /// Raw RAM layout: auto, flat, qemu-pc, qemu-q35, firecracker, NAME:SPLIT.
+    pub layout: String,
+    pub system_map: Option<PathBuf>,
+    pub vmlinux: Option<PathBuf>,
+    pub isf: Option<PathBuf>,
+    pub use_cache: bool,
+}
+
+/// How discovery went: what was assumed, what came from the cache, how long each step took.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoveryReport {
+    pub format: String,
+    pub layout: String,
+    pub layout_guessed: bool,
+    pub missing_bytes: u64,
+    pub vmcoreinfo_phys: Option<u64>,
+    pub cache_hit: bool,
+    pub cache_file: Option<String>,
+    /// (step, milliseconds) in order.
+    pub timings: Vec<(String, f64)>,
+    /// Soft failures: a fallback taken, a check that did not hold.
+    pub warnings: Vec<String>,
+}
+
+pub struct Discovery {
+    pub kernel: Kernel,
+    pub report: DiscoveryReport,
+}
+
+struct Clock {
+    last: Instant,
+    steps: Vec<(String, f64)>,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock { last: Instant::now(), steps: Vec::new() }
+    }
+    fn lap(&mut self, step: &str) {
+        let now = Instant::now();
+        self.steps.push((step.to_string(), (now - self.last).as_secs_f64() * 1000.0));
+        self.last = now;
+    }
+}
+
+/// Discover the kernel in the RAM file named by `opts`.
+pub fn discover(opts: &DiscoverOptions) -> Result<Discovery> {
+    let mut clock = Clock::new();
+    let layout = if opts.layout.is_empty() { "auto" } else { opts.layout.as_str() };
+    let ram = Arc::new(MappedRam::open(&opts.ram, layout)?);
+    let info = ram.info.clone();
+    let phys: Arc<dyn PhysicalMemory> = ram;
+    let mut report = DiscoveryReport {
+        format: info.format.map_or("raw", RamFormat::as_str).to_string(),
+        layout: info.layout.clone(),
+        layout_guessed: info.layout_guessed,
+        missing_bytes: info.missing_bytes,
+        ..Default::default()
+    };
+    if info.missing_bytes > 0 {
+        report.warnings.push(format!("the RAM file is truncated: {} bytes its headers promise are missing", info.missing_bytes));
+    }
+    clock.lap("open");
+
+    let mut facts = KernelFacts::default();
+    // 1. VMCOREINFO: the ELF core's note, else a scan of RAM.
+    let vmci = match info.notes.vmcoreinfo.as_deref().map(Vmcoreinfo::parse) {
+        Some(Ok(v)) => {
+            facts.sources.insert("vmcoreinfo".into(), Source::ElfNote);
+            v
+        }
+        _ => {
+            let v = vmcoreinfo::scan(phys.as_ref()).map_err(|e| match e {
+                Error::NotFound(m) if opts.system_map.is_none() && opts.vmlinux.is_none() && opts.isf.is_none() => Error::NotFound(format!(
+                    "{m}; without VMCOREINFO, give --system-map, --vmlinux or --isf (or check --ram-layout)"
+                )),
+                other => other,
+            })?;
+            facts.sources.insert("vmcoreinfo".into(), Source::Scan);
+            v
+        }
+    };
+    report.vmcoreinfo_phys = vmci.phys_addr;
+    clock.lap("vmcoreinfo");
+
+    facts_from_vmcoreinfo(&vmci, &mut facts)?;
+
+    // 2. Paging: DTB from init_top_pgt, checked by walking the kernel's own mapping of itself.
+    let spaces = choose_address_space(&phys, &vmci, &info.notes.qemu_cpus, &mut facts, &mut report)?;
+    clock.lap("paging");
+
+    // 3. Symbols and types: the cache, else kallsyms + BTF from RAM, else what VMCOREINFO carries.
+    let key = facts.build_id.as_deref().map(|b| cache::key(b, facts.kaslr_offset));
+    let mut profile: Option<Arc<Profile>> = None;
+    if opts.use_cache {
+        if let Some(k) = &key {
+            match cache::load(k) {
+                Ok(Some((p, file))) => {
+                    report.cache_hit = true;
+                    report.cache_file = file;
+                    profile = Some(p);
+                }
+                Ok(None) => {}
+                Err(e) => report.warnings.push(format!("kernel profile cache ignored: {e}")),
+            }
+        }
+    }
+    clock.lap("cache-load");
+    let profile = match profile {
+        Some(p) => p,
+        None => {
+            let p = build_profile(spaces.kernel_tables(), phys.as_ref(), &vmci, &mut report, &mut clock)?;
+            let p = Arc::new(p);
+            if opts.use_cache {
+                if let Some(k) = &key {
+                    match cache::store(k, &p) {
+                        Ok(file) => report.cache_file = file,
+                        Err(e) => report.warnings.push(format!("kernel profile not cached: {e}")),
+                    }
+                }
+            }
+            clock.lap("cache-store");
+            p
+        }
+    };
+    let symbols: Box<dyn Symbols> = Box::new(SharedSymbols(profile.clone()));
+    let types: Box<dyn Types> = match profile.types.clone() {
+        Some(t) => Box::new(SharedTypes(t)),
+        None => Box::new(VmcoreinfoTypes::new(&vmci)),
+    };
+    let sym_source = if report.cache_hit { Source::Cache } else { profile.symbols_source };
+    facts.sources.insert("symbols".into(), sym_source);
+    facts.sources.insert("types".into(), if report.cache_hit && profile.types.is_some() { Source::Cache } else { types.source() });
+
+    // 4. Variables read through the kernel's page tables.
+    read_variables(spaces.kernel_tables(), symbols.as_ref(), phys.as_ref(), &mut facts, &mut report);
+    clock.lap("variables");
+
+    report.timings = clock.steps;
+    let kernel = Kernel::from_parts(phys, Box::new(spaces), symbols, types, facts);
+    Ok(Discovery { kernel, report })
+}
+
+fn facts_from_vmcoreinfo(v: &Vmcoreinfo, facts: &mut KernelFacts) -> Result<()> {
+    let mut set = |name: &str| {
+        facts.sources.insert(name.into(), Source::Vmcoreinfo);
+    };
+    set("release");
+    if v.build_id().is_some() {
+        set("build_id");
+    }
+    set("kaslr_offset");
+    set("phys_base");
+    set("page_size");
+    facts.release = v.release().map(str::to_string);
+    facts.build_id = v.build_id().map(str::to_string);
+    facts.kaslr_offset = v.kernel_offset()?.unwrap_or(0);
+    // phys_base is printed as a signed long (%ld); negative values wrap as the kernel's u64 does.
+    facts.phys_base = v.number("phys_base")?.unwrap_or(0) as u64;
+    facts.page_size = match v.page_size()? {
+        Some(4096) | None => 4096,
+        Some(n) => return Err(Error::Unsupported(format!("page size {n} (x86-64 kernels use 4096)"))),
+    };
+    facts.vmcoreinfo = v.entries.clone();
+    Ok(())
+}
+
+fn choose_address_space(
+    phys: &Arc<dyn PhysicalMemory>,
+    v: &Vmcoreinfo,
+    cpus: &[crate::mem::elfcore::QemuCpu],
+    facts: &mut KernelFacts,
+    report: &mut DiscoveryReport,
+) -> Result<X86AddressSpaces> {
+    let top = v
+        .symbol("init_top_pgt")?
+        .or(v.symbol("swapper_pg_dir")?)
+        .ok_or_else(|| Error::NotFound("VMCOREINFO has no SYMBOL(init_top_pgt) or SYMBOL(swapper_pg_dir)".into()))?;
+    let dtb = top.wrapping_sub(START_KERNEL_MAP).wrapping_add(facts.phys_base);
+    let levels_said = v.number("pgtable_l5_enabled")?.map(|n| if n != 0 { 5u8 } else { 4u8 });
+    let mut candidates: Vec<(u64, u8, Source, Source)> = Vec::new();
+    match levels_said {
+        Some(l) => candidates.push((dtb, l, Source::Vmcoreinfo, Source::Vmcoreinfo)),
+        None => {
+            candidates.push((dtb, 5, Source::Vmcoreinfo, Source::Scan));
+            candidates.push((dtb, 4, Source::Vmcoreinfo, Source::Scan));
+        }
+    }
+    for c in cpus {
+        candidates.push((c.cr3 & 0x000F_FFFF_FFFF_F000, if c.la57() { 5 } else { 4 }, Source::ElfNote, Source::ElfNote));
+    }
+    for (root, levels, root_src, level_src) in candidates {
+        let Ok(pt) = PageTables::new(phys.clone(), root, levels) else { continue };
+        // The kernel maps its own page table: init_top_pgt's virtual address walks to its physical one.
+        if pt.translate(top).map(|t| t.phys) == Ok(dtb) {
+            facts.dtb = root;
+            facts.paging_levels = levels;
+            facts.sources.insert("dtb".into(), root_src);
+            facts.sources.insert("paging_levels".into(), level_src);
+            return X86AddressSpaces::new(phys.clone(), root, levels);
+        }
+        report.warnings.push(format!("page-table root {root:#x} ({levels}-level) does not map init_top_pgt; tried the next"));
+    }
+    Err(Error::bad(format!(
+        "no page-table root maps the kernel: init_top_pgt at {top:#x} should be physical {dtb:#x} (is --ram-layout right?)"
+    )))
+}
+
+/// Symbols, types and the raw BTF: what the cache keeps.
+fn build_profile(
+    vm: &PageTables,
+    phys: &dyn PhysicalMemory,
+    v: &Vmcoreinfo,
+    report: &mut DiscoveryReport,
+    clock: &mut Clock,
+) -> Result<Profile> {
+    let symbols: Arc<dyn Symbols> = match super::kallsyms::KallsymsLocation::from_vmcoreinfo(&v.entries)
+        .and_then(|loc| super::kallsyms::decode(vm, &loc))
+    {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            report.warnings.push(format!("kallsyms not decoded ({e}); only VMCOREINFO's symbols are known"));
+            Arc::new(SymbolList::new(v.symbols(), Source::Vmcoreinfo))
+        }
+    };
+    clock.lap("kallsyms");
+    let symbols_source = symbols.source();
+    // BTF: [__start_BTF, __stop_BTF) through the kernel's page tables, else a scan of RAM.
+    let from_symbols = match (symbols.address_of("__start_BTF"), symbols.address_of("__stop_BTF")) {
+        (Some(start), Some(stop)) if stop > start && stop - start <= MAX_BTF_BYTES => {
+            let mut buf = vec![0u8; (stop - start) as usize];
+            match vm.read_virt(start, &mut buf) {
+                Ok(()) => Some(buf),
+                Err(e) => {
+                    report.warnings.push(format!("reading vmlinux BTF at {start:#x}: {e}"));
+                    None
+                }
+            }
+        }
+        (Some(start), Some(stop)) => {
+            report.warnings.push(format!("__start_BTF {start:#x} .. __stop_BTF {stop:#x} is not a plausible range"));
+            None
+        }
+        _ => None,
+    };
+    let bytes = match from_symbols {
+        Some(b) => Some(b),
+        None => match super::btf::scan_phys_for_vmlinux_btf(phys) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                report.warnings.push(format!("no vmlinux BTF found ({e}); only VMCOREINFO's offsets are known"));
+                None
+            }
+        },
+    };
+    clock.lap("btf-read");
+    let (types, btf) = match bytes {
+        Some(b) => {
+            let keep = Arc::new(b.clone());
+            match types_from_btf(b) {
+                Ok(t) => (Some(t), Some(keep)),
+                Err(e) => {
+                    report.warnings.push(format!("vmlinux BTF not parsed: {e}"));
+                    (None, None)
+                }
+            }
+        }
+        None => (None, None),
+    };
+    clock.lap("btf-parse");
+    Ok(Profile { symbols, symbols_source, types, btf })
+}
+
+fn read_variables(vm: &PageTables, symbols: &dyn Symbols, phys: &dyn PhysicalMemory, facts: &mut KernelFacts, report: &mut DiscoveryReport) {
+    let read_u64 = |addr: u64| -> Result<u64> {
+        let mut b = [0u8; 8];
+        vm.read_virt(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    };
+    for (name, slot) in [
+        ("page_offset_base", &mut facts.page_offset_base),
+        ("vmemmap_base", &mut facts.vmemmap_base),
+        ("vmalloc_base", &mut facts.vmalloc_base),
+    ] {
+        match symbols.address_of(name).map(read_u64) {
+            Some(Ok(val)) => {
+                *slot = val;
+                facts.sources.insert(name.into(), symbols.source());
+            }
+            Some(Err(e)) => report.warnings.push(format!("reading {name}: {e}")),
+            None => report.warnings.push(format!("{name} unknown: no such symbol")),
+        }
+    }
+    if let Some(addr) = symbols.address_of("linux_banner") {
+        let mut buf = vec![0u8; 512];
+        if vm.read_virt(addr, &mut buf).is_ok() {
+            let end = buf.iter().position(|&b| b == 0 || b == b'\n').unwrap_or(buf.len());
+            facts.banner = Some(String::from_utf8_lossy(&buf[..end]).into_owned());
+            facts.sources.insert("banner".into(), symbols.source());
+        }
+    }
+    if facts.banner.is_none() {
+        if let Ok((_, b)) = vmcoreinfo::scan_banner(phys, facts.release.as_deref()) {
+            facts.banner = Some(b);
+            facts.sources.insert("banner".into(), Source::Scan);
+        }
+    }
+}
+
+/// A plain symbol list (from VMCOREINFO, or the cache).
+pub struct SymbolList {
+    map: HashMap<String, u64>,
+    order: Vec<(String, u64)>,
+    source: Source,
+}
+
+impl SymbolList {
+    pub fn new(list: Vec<(String, u64)>, source: Source) -> SymbolList {
+        let mut map = HashMap::with_capacity(list.len());
+        for (n, a) in &list {
+            map.entry(n.clone()).or_insert(*a);
+        }
+        SymbolList { map, order: list, source }
+    }
+}
+
+impl Symbols for SymbolList {
+    fn address_of(&self, name: &str) -> Option<u64> {
+        self.map.get(name).copied()
+    }
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+    fn all(&self) -> Vec<(String, u64)> {
+        self.order.clone()
+    }
+    fn source(&self) -> Source {
+        self.source
+    }
+}
+
+/// The profile's symbols shared between Guests of the same boot.
+struct SharedSymbols(Arc<Profile>);
+impl Symbols for SharedSymbols {
+    fn address_of(&self, name: &str) -> Option<u64> {
+        self.0.symbols.address_of(name)
+    }
+    fn len(&self) -> usize {
+        self.0.symbols.len()
+    }
+    fn all(&self) -> Vec<(String, u64)> {
+        self.0.symbols.all()
+    }
+    fn source(&self) -> Source {
+        self.0.symbols_source
+    }
+}
+
+struct SharedTypes(Arc<dyn Types>);
+impl Types for SharedTypes {
+    fn struct_size(&self, name: &str) -> Option<u64> {
+        self.0.struct_size(name)
+    }
+    fn member(&self, struct_name: &str, path: &str) -> Option<Member> {
+        self.0.member(struct_name, path)
+    }
+    fn enum_value(&self, enum_name: &str, enumerator: &str) -> Option<i64> {
+        self.0.enum_value(enum_name, enumerator)
+    }
+    fn enumerator(&self, enumerator: &str) -> Option<i64> {
+        self.0.enumerator(enumerator)
+    }
+    fn type_count(&self) -> usize {
+        self.0.type_count()
+    }
+    fn source(&self) -> Source {
+        self.0.source()
+    }
+}
+
+/// Types of last resort: the OFFSET(s.m) and SIZE(s) lines VMCOREINFO carries (page, zone, free_area, …).
+pub struct VmcoreinfoTypes {
+    offsets: BTreeMap<(String, String), u64>,
+    sizes: BTreeMap<String, u64>,
+}
+
+impl VmcoreinfoTypes {
+    pub fn new(v: &Vmcoreinfo) -> VmcoreinfoTypes {
+        let mut offsets = BTreeMap::new();
+        let mut sizes = BTreeMap::new();
+        for (k, val) in &v.entries {
+            let Ok(n) = val.parse::<u64>() else { continue };
+            if let Some(p) = k.strip_prefix("OFFSET(").and_then(|r| r.strip_suffix(')')) {
+                if let Some((s, m)) = p.split_once('.') {
+                    offsets.insert((s.to_string(), m.to_string()), n);
+                }
+            } else if let Some(s) = k.strip_prefix("SIZE(").and_then(|r| r.strip_suffix(')')) {
+                sizes.insert(s.to_string(), n);
+            }
+        }
+        VmcoreinfoTypes { offsets, sizes }
+    }
+}
+
+impl Types for VmcoreinfoTypes {
+    fn struct_size(&self, name: &str) -> Option<u64> {
+        self.sizes.get(name).copied()
+    }
+    fn member(&self, struct_name: &str, path: &str) -> Option<Member> {
+        let offset = *self.offsets.get(&(struct_name.to_string(), path.to_string()))?;
+        // VMCOREINFO gives no member sizes; 0 says "unknown".
+        Some(Member { offset, size: 0, bit_offset: 0, bit_size: 0, array_len: None })
+    }
+    fn enum_value(&self, _enum_name: &str, _enumerator: &str) -> Option<i64> {
+        None
+    }
+    fn enumerator(&self, _enumerator: &str) -> Option<i64> {
+        None
+    }
+    fn type_count(&self) -> usize {
+        self.sizes.len()
+    }
+    fn source(&self) -> Source {
+        Source::Vmcoreinfo
+    }
+}
+
+/// Parse raw vmlinux BTF into types (the BTF parser lives in kernel::btf).
+pub(crate) fn types_from_btf(bytes: Vec<u8>) -> Result<Arc<dyn Types>> {
+    Ok(Arc::new(super::btf::Btf::parse(bytes)?))
+}
+
+/// vmlinux BTF is a few MB; refuse a symbol range that would have us copy gigabytes.
+const MAX_BTF_BYTES: u64 = 64 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The real guest, when the image builder has produced one (vitest checks it against truth.json).
+    fn guest_dir() -> Option<PathBuf> {
+        let marker = std::env::var_os("NEARFIELD_TEST_GUEST_MARKER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../images/FIRST_GUEST_READY"));
+        let dir = PathBuf::from(std::fs::read_to_string(marker).ok()?.trim());
+        dir.join("ram.raw").exists().then_some(dir)
+    }
+
+    #[test]
+    fn real_guest_raw_and_core_agree() {
+        let Some(dir) = guest_dir() else {
+            eprintln!("skipped: no real guest (images/FIRST_GUEST_READY absent)");
+            return;
+        };
+        let run = |file: &str| {
+            let opts = DiscoverOptions { ram: dir.join(file), layout: "auto".into(), use_cache: false, ..Default::default() };
+            let d = discover(&opts).unwrap();
+            eprintln!("{file}: {:?}\n{:?}", d.report, {
+                let mut f = d.kernel.facts.clone();
+                f.vmcoreinfo.clear();
+                f
+            });
+            d
+        };
+        let raw = run("ram.raw");
+        let core = run("core.elf");
+        let (a, b) = (&raw.kernel.facts, &core.kernel.facts);
+        assert_eq!((a.dtb, a.kaslr_offset, a.phys_base, a.paging_levels), (b.dtb, b.kaslr_offset, b.phys_base, b.paging_levels));
+        assert_eq!((&a.release, &a.build_id, &a.banner, a.page_offset_base), (&b.release, &b.build_id, &b.banner, b.page_offset_base));
+        assert_eq!(raw.kernel.symbols.len(), core.kernel.symbols.len());
+    }
+}
