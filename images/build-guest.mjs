@@ -466,6 +466,8 @@ async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, s
       dump = await qmp.execute('query-dump');
     }
     if (dump.status !== 'completed') throw new BuildError(`dump-guest-memory ended with status ${dump.status}`);
+    fs.chmodSync(coreFile, 0o644); // QEMU creates it owner-read-only; tests may run as another user
+    digHoles(coreFile);
     log(`ELF core written (${dump.completed} bytes of RAM)`);
     await qmp.execute('quit').catch(() => {});
     await Promise.race([exitPromise, sleep(10000)]);
@@ -482,6 +484,15 @@ async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, s
     qmp?.close();
     kill();
     fs.rmSync(socketPath, { force: true });
+  }
+}
+
+/** QEMU writes the core densely (a 5 GiB guest makes 5 GiB of mostly zeros); turn zero runs back into holes. */
+function digHoles(file) {
+  try {
+    execFileSync('fallocate', ['--dig-holes', file], { stdio: 'ignore' });
+  } catch {
+    log(`note: could not punch holes into ${path.basename(file)} (fallocate --dig-holes); it stays dense`);
   }
 }
 
