@@ -2,7 +2,17 @@
 
 import type { Command } from 'commander';
 import { registerSnapshot } from './snapshot.js';
+import { registerLs } from './ls.js';
+import { registerCat } from './cat.js';
+import { registerStat } from './stat.js';
+import { registerFind } from './find.js';
+import { registerInspect } from './inspect.js';
 
 export function registerCommands(program: Command): void {
   registerSnapshot(program);
+  registerLs(program);
+  registerCat(program);
+  registerStat(program);
+  registerFind(program);
+  registerInspect(program);
 }

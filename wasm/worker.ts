@@ -1,0 +1,448 @@
+//! The libext2fs worker thread: mounts one image through ReadOnlyDisk and answers wasm/protocol.ts requests.
+// Runs apart from the CLI so an abort of the WASM module (16 MiB heap exhausted, its global rethrowing handlers)
+// ends this thread only. libext2fs resolves paths and reads directory and file contents; inode attributes are
+// decoded here from the inode table (libext2fs's bindings expose only 16-bit ids, 32-bit seconds and no crtime,
+// and a per-entry stat would re-scan the directory for every entry).
+
+import { createRequire } from 'node:module';
+import { parentPort } from 'node:worker_threads';
+import { BlockSourceError, openBlockSource, type BlockSource } from './block-source.js';
+import {
+  Ext4FormatError, INCOMPAT_RECOVER, EXT4_INLINE_DATA_FL, S_IFDIR, S_IFLNK, S_IFMT, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
+  fastSymlinkTarget, featureNames, groupDescriptorOffset, inodeTableBlock, maskSuperblock, parseDirents,
+  parseInlineDirents, parseInode, parseSuperblock, roCompatNames, type Dirent, type Inode, type Superblock,
+} from './ext4.js';
+import { globToRegExp, guestBasename, guestDirname, guestJoin, normalizeGuestPath } from './guest-path.js';
+import {
+  MAX_CHUNK, PACKED_STAT_FIELDS, packInode, type PackedListing, type DiskStats, type FileType, type FindResult, type MountInfo, type Request,
+  type RequestEnvelope, type ResponseEnvelope, type StatRecord, type WorkerErrorInfo,
+} from './protocol.js';
+import { ReadOnlyDisk } from './readonly-disk.js';
+
+const O_RDONLY = 0;
+const O_NOATIME = 0o1000000; // node_ext2fs_read skips its atime update only with this flag
+const MAX_SYMLINK_HOPS = 40; // MAXSYMLINKS
+const MAX_DIR_BYTES = 256 * 1024 * 1024;
+const MAX_DIR_ENTRIES = 4_000_000;
+const EXT2_ET_BASE = 2133571328;
+
+// The npm package's own surface (CommonJS, untyped).
+interface Ext2Fs {
+  promises: {
+    open(path: string | Buffer, flags: number): Promise<{ fd: number }>;
+    close(fd: number): Promise<void>;
+    read(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<{ bytesRead: number }>;
+    readlink(path: string | Buffer, opts: { encoding: 'buffer' }): Promise<Buffer>;
+  };
+}
+interface Ext2FsModule {
+  mount(disk: unknown, offset: number): Promise<Ext2Fs>;
+  umount(fs: Ext2Fs): Promise<void>;
+}
+interface Ext2Binding {
+  stat_ino(fd: number): Promise<number>;
+}
+
+class WorkerError extends Error {
+  constructor(readonly code: WorkerErrorInfo['code'], message: string, readonly offset?: number) {
+    super(message);
+  }
+}
+
+/** Inode table reads with a small window cache (inodes of one directory sit together). */
+class InodeReader {
+  private readonly groupTables = new Map<number, number>();
+  private readonly windows = new Map<number, Buffer>();
+  private static readonly WINDOW = 64 * 1024;
+  private static readonly MAX_WINDOWS = 256;
+
+  constructor(private readonly src: BlockSource, private readonly sb: Superblock) {}
+
+  private inodeTable(group: number): number {
+    let block = this.groupTables.get(group);
+    if (block === undefined) {
+      const off = groupDescriptorOffset(this.sb, group);
+      block = inodeTableBlock(this.sb, this.src.read(off, this.sb.descSize));
+      if (block === 0 || block >= this.sb.s_blocks_count) throw new Ext4FormatError(`group ${group} inode table at absurd block ${block}`, off);
+      this.groupTables.set(group, block);
+    }
+    return block;
+  }
+
+  private bytes(offset: number, length: number): Uint8Array {
+    const W = InodeReader.WINDOW;
+    const start = Math.floor(offset / W) * W;
+    if (offset + length > start + W) return this.src.read(offset, length);
+    let win = this.windows.get(start);
+    if (!win) {
+      if (this.windows.size >= InodeReader.MAX_WINDOWS) this.windows.clear();
+      win = this.src.read(start, Math.min(W, this.src.size - start));
+      this.windows.set(start, win);
+    }
+    if (offset - start + length > win.length) throw new Ext4FormatError('inode lies past the image end', offset);
+    return win.subarray(offset - start, offset - start + length);
+  }
+
+  read(ino: number): Inode {
+    if (!Number.isInteger(ino) || ino < 1 || ino > this.sb.s_inodes_count) throw new Ext4FormatError(`inode number ${ino} out of range`);
+    const group = Math.floor((ino - 1) / this.sb.s_inodes_per_group);
+    const index = (ino - 1) % this.sb.s_inodes_per_group;
+    const offset = this.inodeTable(group) * this.sb.blockSize + index * this.sb.s_inode_size;
+    return parseInode(this.sb, ino, this.bytes(offset, this.sb.s_inode_size));
+  }
+}
+
+function fileType(mode: number): FileType {
+  switch (mode & S_IFMT) {
+    case 0o100000: return 'file';
+    case 0o040000: return 'dir';
+    case 0o120000: return 'symlink';
+    case 0o020000: return 'chr';
+    case 0o060000: return 'blk';
+    case 0o010000: return 'fifo';
+    case 0o140000: return 'sock';
+    default: return 'unknown';
+  }
+}
+
+const direntTypes: FileType[] = ['unknown', 'file', 'dir', 'chr', 'blk', 'fifo', 'sock', 'symlink'];
+
+class Session {
+  private fs!: Ext2Fs;
+  private mod!: Ext2FsModule;
+  private binding!: Ext2Binding;
+  private disk!: ReadOnlyDisk;
+  private src!: BlockSource;
+  private inodes!: InodeReader;
+  private sb!: Superblock;
+  private readonly handles = new Map<number, { fd: number; size: number; pos: number }>();
+  private nextHandle = 1;
+
+  async mount(image: string, partition?: number): Promise<MountInfo> {
+    this.src = await openBlockSource(image, partition);
+    if (this.src.size < SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE) throw new WorkerError('BAD_DATA', `image is ${this.src.size} bytes, too small for ext2/3/4`);
+    const raw = this.src.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE);
+    this.sb = parseSuperblock(raw);
+    const masked = maskSuperblock(raw);
+    this.disk = new ReadOnlyDisk(this.src, masked.bytes);
+    this.inodes = new InodeReader(this.src, this.sb);
+    // Loaded here, not at import: only file commands pay for the WASM module.
+    const require = createRequire(import.meta.url);
+    this.mod = require('ext2fs') as Ext2FsModule;
+    this.binding = require('ext2fs/lib/binding') as Ext2Binding;
+    try {
+      this.fs = await this.mod.mount(this.disk, 0);
+    } catch (e) {
+      throw this.mountError(e);
+    }
+    const label = raw.subarray(0x78, 0x88);
+    const nul = label.indexOf(0);
+    return {
+      blockSize: this.sb.blockSize,
+      inodeSize: this.sb.s_inode_size,
+      blocksCount: this.sb.s_blocks_count,
+      inodesCount: this.sb.s_inodes_count,
+      maskedFeatures: [...featureNames(masked.maskedRoCompat, roCompatNames), ...(masked.maskedIncompat ? ['mmp'] : [])],
+      needsRecovery: (this.sb.s_feature_incompat & INCOMPAT_RECOVER) !== 0,
+      label: Buffer.from(nul < 0 ? label : label.subarray(0, nul)).toString('utf8'),
+    };
+  }
+
+  private mountError(e: unknown): Error {
+    const errno = (e as { errno?: number }).errno;
+    if (this.disk.attempts > 0) return new WorkerError('UNSUPPORTED', `libext2fs tried to write while opening (${this.disk.recorded[0]?.op}); refused`);
+    if (errno === EXT2_ET_BASE + 67) return new WorkerError('UNSUPPORTED', `libext2fs 1.44 does not support this filesystem's incompat features (${incompatNames(this.sb.s_feature_incompat).join(', ')})`);
+    if (errno === EXT2_ET_BASE + 68) return new WorkerError('UNSUPPORTED', 'libext2fs 1.44 refused a read-only-compatible feature');
+    if (typeof errno === 'number' && errno > EXT2_ET_BASE && errno < EXT2_ET_BASE + 256) {
+      return new WorkerError('BAD_DATA', `libext2fs cannot open the filesystem (ext2 error ${errno - EXT2_ET_BASE}; run e2fsck -n on a copy)`);
+    }
+    return e as Error;
+  }
+
+  /** Resolve a path to an inode number through libext2fs (ext2fs_namei: follows symlinks in all but the last component). */
+  private async namei(path: string): Promise<number> {
+    const fh = await this.fs.promises.open(path, O_RDONLY | O_NOATIME);
+    try {
+      return await this.binding.stat_ino(fh.fd);
+    } finally {
+      await this.fs.promises.close(fh.fd);
+    }
+  }
+
+  private async symlinkTarget(path: string, inode: Inode): Promise<string> {
+    const fast = fastSymlinkTarget(inode);
+    if (fast) return Buffer.from(fast).toString('utf8');
+    return (await this.fs.promises.readlink(path, { encoding: 'buffer' })).toString('utf8');
+  }
+
+  private async statOf(path: string, ino: number, name = guestBasename(path)): Promise<StatRecord> {
+    const i = this.inodes.read(ino);
+    const rec: StatRecord = {
+      path, name, ino, type: fileType(i.mode), mode: i.mode, links: i.links, uid: i.uid, gid: i.gid, size: i.size,
+      blocks: i.blocks, atime: i.atime, mtime: i.mtime, ctime: i.ctime, crtime: i.crtime, flags: i.flags,
+    };
+    if ((i.mode & S_IFMT) === S_IFLNK) rec.target = await this.symlinkTarget(path, i);
+    return rec;
+  }
+
+  async lstat(path: string): Promise<StatRecord> {
+    return this.statOf(path, await this.namei(path));
+  }
+
+  /** Follow the last component's symlinks too (bounded), returning the final path and its inode number. */
+  async resolve(path: string): Promise<{ path: string; ino: number }> {
+    let p = path;
+    for (let hop = 0; hop <= MAX_SYMLINK_HOPS; hop++) {
+      const ino = await this.namei(p);
+      const inode = this.inodes.read(ino);
+      if ((inode.mode & S_IFMT) !== S_IFLNK) return { path: p, ino };
+      const target = await this.symlinkTarget(p, inode);
+      p = normalizeGuestPath(target.startsWith('/') ? target : guestJoin(guestDirname(p), target), true) ?? '/';
+    }
+    throw new WorkerError('IO', `too many levels of symbolic links at ${path}`);
+  }
+
+  async stat(path: string): Promise<StatRecord> {
+    const r = await this.resolve(path);
+    return this.statOf(r.path, r.ino);
+  }
+
+  /** Read a whole file or directory body through libext2fs, sequentially (explicit positions are 32-bit there). */
+  private async readAll(path: string, size: number, max: number): Promise<Buffer> {
+    const want = Math.min(size, max);
+    const fh = await this.fs.promises.open(path, O_RDONLY | O_NOATIME);
+    try {
+      const out = Buffer.allocUnsafe(want);
+      let done = 0;
+      while (done < want) {
+        const len = Math.min(MAX_CHUNK, want - done);
+        const { bytesRead } = await this.fs.promises.read(fh.fd, out, done, len, -1);
+        if (bytesRead <= 0) break;
+        done += bytesRead;
+      }
+      return out.subarray(0, done);
+    } finally {
+      await this.fs.promises.close(fh.fd);
+    }
+  }
+
+  private async dirents(path: string, ino: number): Promise<Dirent[]> {
+    const inode = this.inodes.read(ino);
+    if ((inode.mode & S_IFMT) !== S_IFDIR) throw new WorkerError('USAGE', 'not a directory');
+    if (inode.size > MAX_DIR_BYTES) throw new WorkerError('BAD_DATA', `directory is ${inode.size} bytes, over the ${MAX_DIR_BYTES}-byte bound`);
+    const body = await this.readAll(path, inode.size, MAX_DIR_BYTES);
+    const out: Dirent[] = [];
+    if (inode.flags & EXT4_INLINE_DATA_FL) parseInlineDirents(ino, body, MAX_DIR_ENTRIES, out);
+    else parseDirents(body, this.sb.blockSize, MAX_DIR_ENTRIES, out);
+    return out;
+  }
+
+  async readdir(path: string, follow: boolean, withStat: boolean): Promise<PackedListing> {
+    const r = follow ? await this.resolve(path) : { path, ino: await this.namei(path) };
+    const dir = await this.statOf(r.path, r.ino, guestBasename(path));
+    const ents = await this.dirents(r.path, r.ino);
+    const names: string[] = new Array(ents.length);
+    const paths: string[] = new Array(ents.length);
+    const types: FileType[] = [];
+    const targets: Record<number, string> = {};
+    const numbers = new Float64Array(withStat ? ents.length * PACKED_STAT_FIELDS : ents.length);
+    for (let i = 0; i < ents.length; i++) {
+      const d = ents[i]!;
+      const name = d.name;
+      names[i] = name;
+      const p = name === '.' ? r.path : name === '..' ? guestDirname(r.path) : guestJoin(r.path, name);
+      paths[i] = p;
+      if (!withStat) {
+        numbers[i] = d.inode;
+        types.push(direntTypes[d.fileType] ?? 'unknown');
+        continue;
+      }
+      const inode = this.inodes.read(d.inode);
+      packInode(numbers, i, inode);
+      if ((inode.mode & S_IFMT) === S_IFLNK) targets[i] = await this.symlinkTarget(p, inode);
+    }
+    return { dir, names, paths, numbers, withStat, types, targets };
+  }
+
+  async open(path: string): Promise<{ handle: number; size: number; path: string }> {
+    const r = await this.resolve(path);
+    const inode = this.inodes.read(r.ino);
+    if ((inode.mode & S_IFMT) === S_IFDIR) throw new WorkerError('USAGE', 'is a directory');
+    const fh = await this.fs.promises.open(r.path, O_RDONLY | O_NOATIME);
+    const handle = this.nextHandle++;
+    this.handles.set(handle, { fd: fh.fd, size: inode.size, pos: 0 });
+    return { handle, size: inode.size, path: r.path };
+  }
+
+  async read(handle: number, length: number): Promise<Buffer> {
+    const h = this.handles.get(handle);
+    if (!h) throw new WorkerError('INTERNAL', `no open file ${handle}`);
+    const len = Math.max(0, Math.min(length, MAX_CHUNK, h.size - h.pos));
+    const buf = Buffer.alloc(len);
+    if (len === 0) return buf;
+    const { bytesRead } = await this.fs.promises.read(h.fd, buf, 0, len, -1);
+    h.pos += bytesRead;
+    return buf.subarray(0, bytesRead);
+  }
+
+  async close(handle: number): Promise<void> {
+    const h = this.handles.get(handle);
+    if (!h) return;
+    this.handles.delete(handle);
+    await this.fs.promises.close(h.fd);
+  }
+
+  async readFile(path: string, max: number): Promise<Buffer> {
+    const r = await this.resolve(path);
+    const inode = this.inodes.read(r.ino);
+    if ((inode.mode & S_IFMT) === S_IFDIR) throw new WorkerError('USAGE', 'is a directory');
+    return this.readAll(r.path, inode.size, Math.min(max, 16 * MAX_CHUNK));
+  }
+
+  async find(path: string, glob: string | undefined, type: FileType | undefined, max: number, maxDirs: number): Promise<FindResult> {
+    const re = glob === undefined ? undefined : globToRegExp(glob);
+    const matches: FindResult['matches'] = [];
+    const root = await this.resolve(path);
+    const rootInode = this.inodes.read(root.ino);
+    const rootType = fileType(rootInode.mode);
+    const test = (p: string, name: string, t: FileType): boolean =>
+      (re === undefined || re.test(name)) && (type === undefined || type === t);
+    if (test(root.path, guestBasename(root.path), rootType)) matches.push({ path: path, type: rootType });
+    const stack: { path: string; ino: number; shown: string }[] = rootType === 'dir' ? [{ path: root.path, ino: root.ino, shown: path }] : [];
+    const seen = new Set<number>([root.ino]);
+    let dirsVisited = 0;
+    while (stack.length > 0 && matches.length < max) {
+      if (dirsVisited >= maxDirs) return { matches, truncated: true, dirsVisited };
+      const d = stack.pop()!;
+      dirsVisited++;
+      let ents: Dirent[];
+      try {
+        ents = await this.dirents(d.path, d.ino);
+      } catch (e) {
+        if (isAbort(e)) throw e;
+        continue; // an unreadable directory does not end the walk
+      }
+      const sub: typeof stack = [];
+      for (const e of ents) {
+        const name = e.name;
+        if (name === '.' || name === '..') continue;
+        let t = direntTypes[e.fileType] ?? 'unknown';
+        if (t === 'unknown') t = fileType(this.inodes.read(e.inode).mode);
+        const shown = guestJoin(d.shown, name);
+        if (test(shown, name, t)) {
+          matches.push({ path: shown, type: t });
+          if (matches.length >= max) return { matches, truncated: stack.length > 0 || sub.length > 0 || true, dirsVisited };
+        }
+        if (t === 'dir' && !seen.has(e.inode)) {
+          seen.add(e.inode);
+          sub.push({ path: guestJoin(d.path, name), ino: e.inode, shown });
+        }
+      }
+      // Depth-first in name order, like find's output on a fresh filesystem.
+      sub.sort((a, b) => (a.shown < b.shown ? 1 : a.shown > b.shown ? -1 : 0));
+      stack.push(...sub);
+    }
+    return { matches, truncated: stack.length > 0, dirsVisited };
+  }
+
+  async umount(): Promise<DiskStats> {
+    for (const h of [...this.handles.keys()]) await this.close(h);
+    try {
+      await this.mod.umount(this.fs);
+    } catch {
+      // a refused flush lands here; the attempt is counted below
+    }
+    return this.stats();
+  }
+
+  stats(): DiskStats {
+    return { reads: this.disk.reads, bytesRead: this.disk.bytesRead, writeAttempts: this.disk.attempts, recorded: this.disk.recorded };
+  }
+}
+
+function incompatNames(bits: number): string[] {
+  return featureNames(bits, {
+    0x1: 'compression', 0x2: 'filetype', 0x4: 'needs_recovery', 0x8: 'journal_dev', 0x10: 'meta_bg', 0x40: 'extent',
+    0x80: '64bit', 0x100: 'mmp', 0x200: 'flex_bg', 0x400: 'ea_inode', 0x1000: 'dirdata', 0x2000: 'metadata_csum_seed',
+    0x4000: 'large_dir', 0x8000: 'inline_data', 0x10000: 'encrypt', 0x20000: 'casefold',
+  });
+}
+
+function isAbort(e: unknown): boolean {
+  const msg = (e as Error)?.message ?? String(e);
+  return e instanceof WebAssembly.RuntimeError || /Aborted\(|abort\(|already aborted|out of memory/i.test(msg);
+}
+
+const errnoMessages: Record<string, [WorkerErrorInfo['code'], string]> = {
+  ENOENT: ['NOT_FOUND', 'no such file or directory'],
+  ENOTDIR: ['NOT_FOUND', 'not a directory'],
+  EIO: ['IO', 'input/output error reading the image'],
+  ELOOP: ['IO', 'too many levels of symbolic links'],
+};
+
+function describe(e: unknown): WorkerErrorInfo {
+  if (isAbort(e)) return { code: 'ABORTED', message: (e as Error)?.message ?? String(e) };
+  if (e instanceof WorkerError) return { code: e.code, message: e.message, offset: e.offset };
+  if (e instanceof BlockSourceError) return { code: e.code, message: e.message, offset: e.offset };
+  if (e instanceof Ext4FormatError) return { code: 'BAD_DATA', message: e.message, offset: e.offset };
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    const known = errnoMessages[code];
+    if (known) return { code: known[0], message: known[1] };
+    if (['NOT_FOUND', 'IO', 'BAD_DATA', 'UNSUPPORTED'].includes(code)) return { code: code as WorkerErrorInfo['code'], message: (e as Error).message };
+    if (code.startsWith('E')) return { code: 'IO', message: `${code}: ${(e as Error).message}` };
+  }
+  return { code: 'INTERNAL', message: (e as Error)?.message ?? String(e) };
+}
+
+const session = new Session();
+let dead = false;
+
+async function handle(req: Request): Promise<{ value: unknown; transfer?: ArrayBuffer[] }> {
+  switch (req.op) {
+    case 'mount': return { value: await session.mount(req.image, req.partition) };
+    case 'lstat': return { value: await session.lstat(req.path) };
+    case 'stat': return { value: await session.stat(req.path) };
+    case 'readdir': {
+      const v = await session.readdir(req.path, req.follow, req.withStat);
+      return { value: v, transfer: [v.numbers.buffer as ArrayBuffer] };
+    }
+    case 'open': return { value: await session.open(req.path) };
+    case 'read': {
+      const b = await session.read(req.handle, req.length);
+      const copy = new Uint8Array(b); // own ArrayBuffer, transferred without a second copy
+      return { value: copy, transfer: [copy.buffer] };
+    }
+    case 'close': return { value: await session.close(req.handle) };
+    case 'readFile': {
+      const copy = new Uint8Array(await session.readFile(req.path, req.max));
+      return { value: copy, transfer: [copy.buffer] };
+    }
+    case 'find': return { value: await session.find(req.path, req.glob, req.type, req.max, req.maxDirs) };
+    case 'umount': return { value: await session.umount() };
+    case 'stats': return { value: session.stats() };
+  }
+}
+
+// Requests are answered one at a time: libext2fs serializes its calls anyway.
+let chain: Promise<void> = Promise.resolve();
+parentPort?.on('message', (msg: RequestEnvelope) => {
+  chain = chain.then(async () => {
+    let res: ResponseEnvelope;
+    let transfer: ArrayBuffer[] | undefined;
+    if (dead) {
+      res = { id: msg.id, ok: false, error: { code: 'ABORTED', message: 'the WASM module aborted earlier' } };
+    } else {
+      try {
+        const out = await handle(msg.req);
+        res = { id: msg.id, ok: true, value: out.value };
+        transfer = out.transfer;
+      } catch (e) {
+        const error = describe(e);
+        if (error.code === 'ABORTED') dead = true;
+        res = { id: msg.id, ok: false, error };
+      }
+    }
+    parentPort?.postMessage(res, transfer ?? []);
+  });
+});
