@@ -9,3 +9,5 @@ pub(crate) mod util;
 
 #[cfg(test)]
 pub(crate) mod testkit;
+#[cfg(test)]
+mod real;

@@ -1,0 +1,39 @@
+//! Walkers on the real guest (images/FIRST_GUEST_READY) when present: invariants that must hold exactly
+//! on any snapshot; the comparison with in-guest truth lives in test/processes.test.ts and test/memory.test.ts.
+
+use crate::kernel::discover::{discover, DiscoverOptions};
+use crate::walkers::{buddy, meminfo, tasks, uptime};
+
+fn guest_dir() -> Option<std::path::PathBuf> {
+    let marker = concat!(env!("CARGO_MANIFEST_DIR"), "/../images/FIRST_GUEST_READY");
+    let dir = std::path::PathBuf::from(std::fs::read_to_string(marker).ok()?.trim());
+    dir.join("ram.raw").exists().then_some(dir)
+}
+
+#[test]
+fn walkers_on_the_real_guest() {
+    let Some(dir) = guest_dir() else {
+        eprintln!("skipped: no real guest (images/FIRST_GUEST_READY absent)");
+        return;
+    };
+    let mut seen = Vec::new();
+    for file in ["ram.raw", "core.elf"] {
+        let d = discover(&DiscoverOptions { ram: dir.join(file), layout: "auto".into(), use_cache: false, ..Default::default() }).unwrap();
+        let k = &d.kernel;
+        let list = tasks::walk_tasks(k, &tasks::TaskOptions { threads: true, ..Default::default() }).unwrap();
+        assert!(list.warnings.is_empty(), "{file}: {:?}", list.warnings);
+        assert!(list.tasks.len() > 20, "{file}: {} tasks", list.tasks.len());
+        for t in &list.tasks {
+            assert_eq!(t.threads.len() as i32, t.nr_threads, "{file}: pid {} thread count", t.pid);
+            assert!(t.cmdline.is_some(), "{file}: pid {} cmdline: {:?}", t.pid, t.cmdline_error);
+        }
+        // MemFree is NR_FREE_PAGES, which counts exactly the pages on the buddy free lists.
+        let m = meminfo::meminfo(k).unwrap();
+        let b = buddy::buddyinfo(k).unwrap();
+        assert_eq!(m.get("MemFree"), Some(b.summary.free_pages * 4), "{file}");
+        let u = uptime::uptime(k).unwrap();
+        assert!(u.boottime_ns > 0 && !u.release.is_empty(), "{file}");
+        seen.push((list.tasks.iter().map(|t| (t.pid, t.comm.clone(), t.state, t.rss)).collect::<Vec<_>>(), m.fields, u.boottime_ns));
+    }
+    assert_eq!(seen[0], seen[1], "ram.raw and core.elf disagree");
+}
