@@ -1,6 +1,7 @@
 //! nearfield core: everything that touches guest bytes in bulk, as pure Rust (ARCHITECTURE.md).
 //! The `binding` module is the only part that knows about Node.
 
+pub mod disk;
 pub mod error;
 pub mod kernel;
 pub mod mem;
