@@ -3,6 +3,7 @@
 use napi_derive::napi;
 
 mod disk;
+mod guest;
 mod snapshot;
 
 /// Turn a core error into a JS Error whose `code` is the closed error code (FAULT, BAD_DATA, …).

@@ -7,6 +7,7 @@ import { registerCat } from './cat.js';
 import { registerStat } from './stat.js';
 import { registerFind } from './find.js';
 import { registerInspect } from './inspect.js';
+import { registerKernel } from './kernel.js';
 
 export function registerCommands(program: Command): void {
   registerSnapshot(program);
@@ -15,4 +16,5 @@ export function registerCommands(program: Command): void {
   registerStat(program);
   registerFind(program);
   registerInspect(program);
+  registerKernel(program);
 }
