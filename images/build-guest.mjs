@@ -79,10 +79,15 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------- the kernel package
 
-/** The newest linux-image-6.1.0-NN-amd64 that apt-cache knows. */
-function newestKernelPackage() {
+/** The newest linux-image-6.1.0-NN-amd64 that apt-cache knows, else the newest one already downloaded. */
+function newestKernelPackage(workDir) {
+  const pattern = /^linux-image-6\.1\.0-\d+-amd64$/;
   const out = run('apt-cache', ['search', '--names-only', '^linux-image-6\\.1\\.0-[0-9]+-amd64$']);
-  const names = out.split('\n').map((line) => line.split(' ')[0]).filter(Boolean);
+  let names = out.split('\n').map((line) => line.split(' ')[0]).filter((name) => pattern.test(name));
+  if (names.length === 0) {
+    const debDir = path.join(workDir, 'debs');
+    names = (fs.existsSync(debDir) ? fs.readdirSync(debDir) : []).map((f) => f.split('_')[0]).filter((name) => pattern.test(name));
+  }
   if (names.length === 0) {
     throw new BuildError('apt-cache knows no linux-image-6.1.0-*-amd64 package (run `apt-get update` first)');
   }
@@ -558,7 +563,7 @@ async function main() {
   fs.mkdirSync(outDir, { recursive: true });
   fs.mkdirSync(workDir, { recursive: true });
 
-  const kernel = fetchKernel(values['kernel-package'] ?? newestKernelPackage(), workDir);
+  const kernel = fetchKernel(values['kernel-package'] ?? newestKernelPackage(workDir), workDir);
   log(`kernel ${kernel.pkg} ${kernel.version} (release ${kernel.release})`);
 
   const stage = fs.mkdtempSync(path.join(workDir, 'stage-'));

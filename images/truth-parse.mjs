@@ -13,11 +13,15 @@ export function extractTruthJson(text) {
   const end = text.indexOf(`${TRUTH_END} `, bodyStart);
   if (end < 0) throw new Error('truth: no END marker');
   const body = text.slice(bodyStart, end);
-  const declared = /bytes=(\d+)/.exec(text.slice(end, text.indexOf('\n', end)))?.[1];
+  const endLine = text.slice(end, text.indexOf('\n', end));
+  const declared = /bytes=(\d+)/.exec(endLine)?.[1];
   if (declared !== undefined && Number(declared) !== body.length) {
     throw new Error(`truth: ${body.length} bytes between markers, the guest wrote ${declared}`);
   }
-  return JSON.parse(body);
+  const document = JSON.parse(body);
+  const written = /written_boottime_ns=(\d+)/.exec(endLine)?.[1];
+  document.written_boottime_ns = written === undefined ? null : Number(written);
+  return document;
 }
 
 /** /proc/PID/stat: "pid (comm) state ppid …"; comm may hold spaces and parentheses, so split at the last ')'. */
@@ -199,6 +203,7 @@ export function parseTruth(text, hostTimes = {}) {
       cmdline: file('/proc/cmdline')?.trim(),
       boot_id: file('/proc/sys/kernel/random/boot_id')?.trim(),
       pid_max: Number(file('/proc/sys/kernel/pid_max')),
+      tainted: file('/proc/sys/kernel/tainted') === null ? null : Number(file('/proc/sys/kernel/tainted')),
       cpus_online: file('/sys/devices/system/cpu/online')?.trim(),
       // /sys/kernel/vmcoreinfo: "%pa %x" — the note's physical address and size
       vmcoreinfo_note: vmcoreinfo ? { paddr: `0x${BigInt(vmcoreinfo[0]).toString(16)}`, size: parseInt(vmcoreinfo[1], 16) } : null,
@@ -217,11 +222,13 @@ export function parseTruth(text, hostTimes = {}) {
     processes,
     dmesg: parseKmsg(t.kmsg ?? []),
     after_print: {
+      // Guest time from the end of gathering to the body having crossed the UART (before the END line).
+      guest_transmit_ms: t.written_boottime_ns === null ? null : (t.written_boottime_ns - t.clocks.boottime_ns) / 1e6,
       ...hostTimes,
       known_changes: [
         `the printer (pid ${t.printer_pid}, comm "truth") was R (running) while printing; at the pause it sleeps in pause(): state S`,
         'the printer\'s and the spinner\'s (nf-spin) utime/stime, and the CPUs\' idle/busy counters, keep growing until the pause',
-        'uptime, clocks and jiffies advance by roughly host_pause_delay_ms plus the serial transmit time of the document',
+        'uptime, clocks and jiffies advance by about guest_transmit_ms + host_pause_delay_ms (plus the END line and host polling)',
         'loadavg is recomputed every 5 s; it may have moved once if that boundary fell between print and pause',
         'meminfo/buddyinfo/vmstat may differ by a few pages (the printer frees its output buffer only at exit, so it does not)',
       ],

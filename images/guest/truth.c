@@ -385,6 +385,8 @@ int main(int argc, char **argv)
         "/proc/stat", "/proc/swaps", "/proc/iomem", "/proc/pagetypeinfo",
         "/proc/sys/kernel/hostname", "/proc/sys/kernel/osrelease", "/proc/sys/kernel/ostype",
         "/proc/sys/kernel/version", "/proc/sys/kernel/random/boot_id", "/proc/sys/kernel/pid_max",
+        "/proc/partitions", "/proc/diskstats", "/proc/1/mountinfo", "/proc/sys/kernel/tainted",
+        "/proc/sys/vm/min_free_kbytes", "/proc/sys/vm/watermark_scale_factor", "/proc/sys/fs/file-nr",
         "/sys/kernel/vmcoreinfo", "/sys/devices/system/cpu/online", NULL,
     };
 
@@ -419,8 +421,14 @@ int main(int argc, char **argv)
     static const char begin[] = "\n===NF-TRUTH-BEGIN===\n";
     write_all(fd, begin, sizeof begin - 1);
     write_all(fd, out, out_len);
-    char end[96];
-    int n = snprintf(end, sizeof end, "===NF-TRUTH-END=== bytes=%zu pid=%d\n", out_len, (int)getpid());
+    /* The END line also says when the body had been handed to the UART (tcdrain), so the host can tell
+       how long the document took to cross the serial port after the values were read. */
+    tcdrain(fd);
+    struct timespec written;
+    clock_gettime(CLOCK_BOOTTIME, &written);
+    char end[128];
+    int n = snprintf(end, sizeof end, "===NF-TRUTH-END=== bytes=%zu pid=%d written_boottime_ns=%lld\n", out_len,
+                     (int)getpid(), (long long)written.tv_sec * 1000000000LL + written.tv_nsec);
     write_all(fd, end, (size_t)n);
     tcdrain(fd);
     fprintf(stderr, "truth: %zu bytes written to %s\n", out_len, output);
