@@ -2,6 +2,7 @@
 
 import type { Command } from 'commander';
 import { registerSnapshot } from './snapshot.js';
+import { registerDf } from './df.js';
 import { registerLs } from './ls.js';
 import { registerCat } from './cat.js';
 import { registerStat } from './stat.js';
@@ -11,6 +12,7 @@ import { registerKernel } from './kernel.js';
 
 export function registerCommands(program: Command): void {
   registerSnapshot(program);
+  registerDf(program);
   registerLs(program);
   registerCat(program);
   registerStat(program);

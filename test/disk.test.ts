@@ -1,0 +1,278 @@
+// Disk half end to end: real images made here (mkfs.ext4 -d, qemu-img, sfdisk), `nearfield df` checked
+// against the kernel's own statfs of a loop mount (or dumpe2fs sums where mounting is not allowed) and
+// against the sample guest's in-guest statfs; every image's sha256 is unchanged after every command.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const root = resolve(import.meta.dirname, '..');
+const cli = join(root, 'dist/src/cli/main.js');
+let dir = '';
+
+interface Kstatfs { blocks: number; bfree: number; bavail: number; files: number; ffree: number }
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function sha256(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+function nearfield(args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Run `df --json` and check the image is byte-identical afterwards. */
+function dfJson(image: string, extra: string[] = [], files: string[] = [image]) {
+  const before = files.map(sha256);
+  const r = nearfield(['df', '--disk', image, '--json', ...extra]);
+  expect(files.map(sha256)).toEqual(before);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+/** The kernel's statfs of a read-only loop mount, or null when this machine does not allow mounting. */
+function loopStatfs(image: string, offset = 0): Kstatfs | null {
+  const mnt = mkdtempSync(join(dir, 'mnt-'));
+  try {
+    sh('mount', ['-o', `loop,ro,noload,offset=${offset}`, image, mnt]);
+  } catch {
+    return null;
+  }
+  try {
+    const [blocks, bfree, bavail, files, ffree] = sh('stat', ['-f', '-c', '%b %f %a %c %d', mnt]).trim().split(' ').map(Number);
+    return { blocks: blocks!, bfree: bfree!, bavail: bavail!, files: files!, ffree: ffree! };
+  } finally {
+    sh('umount', [mnt]);
+  }
+}
+
+/** Sums of the group descriptors' free counts as dumpe2fs prints them (what f_bfree/f_ffree are made of). */
+function dumpe2fsFree(image: string): { bfree: number; ffree: number; files: number } {
+  const out = sh('dumpe2fs', [image]);
+  let bfree = 0;
+  let ffree = 0;
+  for (const m of out.matchAll(/^\s+(\d+) free (?:blocks|clusters), (\d+) free inodes/gm)) {
+    bfree += Number(m[1]);
+    ffree += Number(m[2]);
+  }
+  const files = Number(/^Inode count:\s+(\d+)/m.exec(out)![1]);
+  return { bfree, ffree, files };
+}
+
+function expectMatches(image: string, got: { statfs: Record<string, number> }, offset = 0) {
+  const truth = loopStatfs(image, offset);
+  const s = got.statfs;
+  if (truth) {
+    expect([s.f_blocks, s.f_bfree, s.f_bavail, s.f_files, s.f_ffree]).toEqual([truth.blocks, truth.bfree, truth.bavail, truth.files, truth.ffree]);
+  } else if (offset === 0) {
+    const d = dumpe2fsFree(image);
+    expect([s.f_bfree, s.f_ffree, s.f_files]).toEqual([d.bfree, d.ffree, d.files]);
+  }
+}
+
+function mkfs(name: string, sizeMiB: number, opts: string[]): string {
+  const img = join(dir, name);
+  sh('truncate', ['-s', `${sizeMiB}M`, img]);
+  sh('mkfs.ext4', ['-q', '-F', '-d', join(dir, 'src'), ...opts, img]);
+  return img;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'nf-disk-'));
+  const src = join(dir, 'src');
+  mkdirSync(join(src, 'etc'), { recursive: true });
+  writeFileSync(join(src, 'etc', 'hostname'), 'guest\n');
+  writeFileSync(join(src, 'big'), Buffer.alloc(3 << 20, 7));
+  for (let i = 0; i < 300; i++) writeFileSync(join(src, `f${i}`), `file ${i}\n`.repeat(i));
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('df on raw ext4 images', () => {
+  it('1 KiB blocks without 64bit', () => {
+    const img = mkfs('k1.img', 64, ['-b', '1024', '-O', '^64bit,^metadata_csum']);
+    const j = dfJson(img);
+    expect(j.superblock.block_size).toBe(1024);
+    expect(j.superblock.features.incompat).not.toContain('64bit');
+    expectMatches(img, j);
+  });
+
+  it('4 KiB blocks with 64bit and metadata_csum, checksums verified', () => {
+    const img = mkfs('k4.img', 256, ['-b', '4096', '-O', '64bit,metadata_csum', '-L', 'rootfs']);
+    const j = dfJson(img);
+    expect(j.superblock.features.ro_compat).toContain('metadata_csum');
+    expect(j.superblock.label).toBe('rootfs');
+    expect(j.warnings).toEqual([]);
+    expect(j.use_percent).toBe(Math.ceil(((j.statfs.f_blocks - j.statfs.f_bfree) * 100) / (j.statfs.f_blocks - j.statfs.f_bfree + j.statfs.f_bavail)));
+    expectMatches(img, j);
+  });
+
+  it('ext2 and ext3 (no extents: no kernel reservation)', () => {
+    const img = mkfs('e3.img', 64, ['-t', 'ext3']);
+    const j = dfJson(img);
+    expect(j.type).toBe('ext3');
+    expect(j.kernel_reserved_blocks).toBe(0);
+    expectMatches(img, j);
+  });
+
+  it('a 1 TiB sparse image in milliseconds', () => {
+    const img = join(dir, 'tera.img');
+    sh('truncate', ['-s', '1T', img]);
+    sh('mkfs.ext4', ['-q', '-F', '-E', 'nodiscard,lazy_itable_init=1', img]);
+    const t0 = performance.now();
+    const j = dfJson(img, [], []);
+    const ms = performance.now() - t0;
+    expect(j.superblock.groups_count).toBe(8192);
+    expectMatches(img, j);
+    expect(ms).toBeLessThan(2000); // whole process incl. node start-up; the bench measures properly
+  });
+});
+
+describe('df through qcow2 and partition tables', () => {
+  let base = '';
+  beforeAll(() => {
+    base = mkfs('base.img', 128, ['-b', '4096']);
+  });
+
+  it.each([
+    ['plain', []],
+    ['deflate-compressed', ['-c']],
+    ['zstd-compressed', ['-c', '-o', 'compression_type=zstd']],
+    ['extended L2 / subclusters', ['-o', 'extended_l2=on,cluster_size=128k']],
+  ])('qcow2 %s equals the raw image', (_name, opts) => {
+    const out = join(dir, `q-${_name.replace(/\W+/g, '_')}.qcow2`);
+    sh('qemu-img', ['convert', '-O', 'qcow2', ...(opts as string[]), base, out]);
+    const raw = dfJson(base);
+    const q = dfJson(out);
+    expect(q.image.format).toBe('qcow2');
+    expect(q.statfs).toEqual(raw.statfs);
+    expectMatches(base, q);
+  });
+
+  it('qcow2 overlay reads through its backing file (relative name)', () => {
+    const b = join(dir, 'back.qcow2');
+    sh('qemu-img', ['convert', '-O', 'qcow2', '-c', base, b]);
+    const over = join(dir, 'over.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'back.qcow2', '-F', 'qcow2', 'over.qcow2'], { cwd: dir });
+    const j = dfJson(over, [], [over, b]);
+    expect(j.image.backing_chain).toEqual([join(dir, 'back.qcow2')]);
+    expect(j.statfs).toEqual(dfJson(base).statfs);
+  });
+
+  it('MBR: picks the Linux partition, --partition chooses, other content is named', () => {
+    const img = join(dir, 'mbr.img');
+    sh('truncate', ['-s', '200M', img]);
+    execFileSync('sfdisk', ['-q', img], { input: 'label: dos\nstart=2048, size=40960, type=82\nstart=43008, type=83\n' });
+    const fs = mkfs('part.img', 150, ['-b', '4096']);
+    sh('dd', [`if=${fs}`, `of=${img}`, 'bs=512', 'seek=43008', 'conv=notrunc', 'status=none']);
+    const swap = join(dir, 'swap.img');
+    sh('truncate', ['-s', '16M', swap]);
+    sh('mkswap', ['-q', swap]);
+    sh('dd', [`if=${swap}`, `of=${img}`, 'bs=512', 'seek=2048', 'conv=notrunc', 'status=none']);
+    const j = dfJson(img);
+    expect(j.image.partition_table).toBe('mbr');
+    expect(j.image.selected_partition).toBe(2);
+    expect(j.image.partitions.map((p: { filesystem: string }) => p.filesystem)).toEqual(['swap', 'ext4']);
+    expectMatches(img, j, 43008 * 512);
+    const r = nearfield(['df', '--disk', img, '--partition', '1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/unsupported filesystem swap on partition 1/);
+  });
+
+  it('GPT: the x86-64 root partition wins', () => {
+    const img = join(dir, 'gpt.img');
+    sh('truncate', ['-s', '200M', img]);
+    execFileSync('sfdisk', ['-q', img], {
+      input: 'label: gpt\nsize=40960, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\nsize=61440, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\ntype=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, name=root\n',
+    });
+    const parts = JSON.parse(sh('sfdisk', ['--json', img])).partitiontable.partitions as { start: number }[];
+    const start = parts[2]!.start;
+    sh('mkfs.ext4', ['-q', '-F', '-E', `offset=${start * 512}`, img, '90M']);
+    const j = dfJson(img);
+    expect(j.image.partition_table).toBe('gpt');
+    expect(j.image.selected_partition).toBe(3);
+    expect(j.image.partitions[2].name).toBe('root');
+    expectMatches(img, j, start * 512);
+  });
+});
+
+describe('df output', () => {
+  it('prints a df-style table, -h, -i, -B and -T', () => {
+    const img = join(dir, 'k4.img');
+    const plain = nearfield(['df', '--disk', img]);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^Filesystem\s+1K-blocks\s+Used\s+Avail\s+Use%\s+Mounted on/);
+    expect(plain.stdout).toMatch(/\d+%\s+\/\n$/);
+    expect(nearfield(['df', '--disk', img, '-h']).stdout).toMatch(/\s\d+(\.\d)?M\s/);
+    expect(nearfield(['df', '--disk', img, '-i']).stdout).toMatch(/^Filesystem\s+Inodes\s+IUsed\s+IFree\s+IUse%/);
+    expect(nearfield(['df', '--disk', img, '-B', '1M', '-T']).stdout).toMatch(/^Filesystem\s+Type\s+1M-blocks.*\n.*ext4/);
+  });
+});
+
+describe('clear failures', () => {
+  it('truncated image, wrong magic, missing backing file: exit 1, one line naming the file', () => {
+    const trunc = join(dir, 'trunc.img');
+    const k4 = readFileSync(join(dir, 'k4.img')).subarray(0, 3000);
+    writeFileSync(trunc, k4);
+    const junk = join(dir, 'junk.img');
+    writeFileSync(junk, Buffer.alloc(1 << 20, 0x5a));
+    const orphan = join(dir, 'orphan.qcow2');
+    sh('qemu-img', ['create', '-q', '-f', 'qcow2', '-u', '-b', join(dir, 'gone.qcow2'), '-F', 'qcow2', orphan, '64M']);
+    const qtrunc = join(dir, 'qtrunc.qcow2');
+    const fd = openSync(qtrunc, 'w');
+    writeSync(fd, readFileSync(join(dir, 'over.qcow2')).subarray(0, 200));
+    closeSync(fd);
+    for (const [img, why] of [[trunc, /truncated|past the end/], [junk, /no ext2\/3\/4 superblock/], [orphan, /gone\.qcow2.*not found/], [qtrunc, /truncated|too short|past the end/]] as const) {
+      const before = sha256(img);
+      const r = nearfield(['df', '--disk', img]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^nearfield: df: /);
+      expect(lines[0]).toMatch(why);
+      expect(lines[0]).toContain(img);
+      expect(sha256(img)).toBe(before);
+    }
+  });
+});
+
+describe('the sample guest', () => {
+  it('df equals the guest kernel\'s own statfs of its rootfs (truth.json)', async () => {
+    let disk: string | undefined;
+    let truthFile: string | undefined;
+    const unpack = join(root, 'images', 'unpack-sample.mjs');
+    if (existsSync(unpack)) {
+      try {
+        const s = await (await import(pathToFileURL(unpack).href)).samplePaths();
+        disk = s.disk;
+        truthFile = s.truth;
+      } catch { /* fall back below */ }
+    }
+    const ready = join(root, 'images', 'FIRST_GUEST_READY');
+    if (!disk && existsSync(ready)) {
+      const d = readFileSync(ready, 'utf8').trim();
+      disk = join(d, 'rootfs.ext4');
+      truthFile = join(d, 'truth.json');
+    }
+    expect(disk, 'no sample guest (images/sample or FIRST_GUEST_READY)').toBeTruthy();
+    const truth = JSON.parse(readFileSync(truthFile!, 'utf8')).statfs;
+    const j = dfJson(disk!);
+    const s = j.statfs;
+    expect([s.f_bsize, s.f_blocks, s.f_bfree, s.f_bavail, s.f_files, s.f_ffree, s.f_namelen]).toEqual([
+      truth.f_bsize, truth.f_blocks, truth.f_bfree, truth.f_bavail, truth.f_files, truth.f_ffree, truth.f_namelen,
+    ]);
+    expect(s.f_fsid.map((h: string) => Number.parseInt(h, 16) | 0)).toEqual(truth.f_fsid);
+  });
+});
