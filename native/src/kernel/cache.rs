@@ -289,3 +289,26 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Where VMCOREINFO sat in a RAM file, remembered for this process so a warm open skips the scan.
+/// Keyed by path + length + mtime; the note is re-validated when used.
+fn hints() -> &'static Mutex<HashMap<(PathBuf, u64, std::time::SystemTime), u64>> {
+    static HINTS: OnceLock<Mutex<HashMap<(PathBuf, u64, std::time::SystemTime), u64>>> = OnceLock::new();
+    HINTS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn hint_key(path: &std::path::Path) -> Option<(PathBuf, u64, std::time::SystemTime)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((path.to_path_buf(), m.len(), m.modified().ok()?))
+}
+
+pub fn vmcoreinfo_hint(path: &std::path::Path) -> Option<u64> {
+    let k = hint_key(path)?;
+    hints().lock().ok()?.get(&k).copied()
+}
+
+pub fn remember_vmcoreinfo(path: &std::path::Path, phys: u64) {
+    if let (Some(k), Ok(mut h)) = (hint_key(path), hints().lock()) {
+        h.insert(k, phys);
+    }
+}

@@ -89,13 +89,22 @@ pub fn discover(opts: &DiscoverOptions) -> Result<Discovery> {
             v
         }
         _ => {
-            let v = vmcoreinfo::scan(phys.as_ref()).map_err(|e| match e {
+            let hinted = if opts.use_cache { cache::vmcoreinfo_hint(&opts.ram) } else { None }
+                .and_then(|at| vmcoreinfo::read_note_at(phys.as_ref(), at).ok());
+            let v = match hinted {
+                Some(v) => Ok(v),
+                None => vmcoreinfo::scan(phys.as_ref()),
+            }
+            .map_err(|e| match e {
                 Error::NotFound(m) if opts.system_map.is_none() && opts.vmlinux.is_none() && opts.isf.is_none() => Error::NotFound(format!(
                     "{m}; without VMCOREINFO, give --system-map, --vmlinux or --isf (or check --ram-layout)"
                 )),
                 other => other,
             })?;
             facts.sources.insert("vmcoreinfo".into(), Source::Scan);
+            if let Some(at) = v.phys_addr {
+                cache::remember_vmcoreinfo(&opts.ram, at);
+            }
             v
         }
     };

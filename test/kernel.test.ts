@@ -1,0 +1,147 @@
+// Kernel discovery on the committed sample guest, checked against the guest's own /proc and uname (truth.json).
+
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+
+interface Sample { dir: string; ram: string; core: string; truth: string }
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
+let s: Sample;
+let truth: Json;
+let cacheDir: string;
+
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NEARFIELD_CACHE_DIR: cacheDir },
+    maxBuffer: 16 << 20,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function kernelJson(ram: string, extra: string[] = []): Json {
+  const r = run(['kernel', '--ram', ram, '--json', ...extra]);
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+beforeAll(async () => {
+  const mod = (await import(join(root, 'images', 'unpack-sample.mjs'))) as { samplePaths(): Promise<Sample> };
+  s = await mod.samplePaths();
+  truth = JSON.parse(readFileSync(s.truth, 'utf8'));
+  cacheDir = mkdtempSync(join(tmpdir(), 'nf-kernel-test-'));
+}, 120_000);
+
+afterAll(() => {
+  if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
+});
+
+describe('nearfield kernel on the sample guest', () => {
+  it('finds the release, version and banner the guest reports', () => {
+    const k = kernelJson(s.ram, ['--no-cache']);
+    expect(k.release).toBe(truth.uname.release);
+    expect(k.release).toBe(truth.kernel.osrelease);
+    // /proc/version is linux_banner without its newline.
+    expect(k.banner).toBe(truth.kernel.proc_version);
+    expect(k.banner).toContain(truth.uname.version);
+    expect(k.buildId).toMatch(/^[0-9a-f]{40}$/);
+    expect(k.pagingLevels).toBe(5);
+    expect(k.pageSize).toBe(4096);
+    expect(k.symbolSource).toBe('kallsyms');
+    expect(k.typeSource).toBe('btf');
+    expect(k.symbolCount).toBeGreaterThan(50_000);
+    expect(k.btfTypeCount).toBeGreaterThan(50_000);
+    expect(k.cacheHit).toBe(false);
+  });
+
+  it('KASLR offset, phys_base and the page-table root agree with the addresses the guest printed', () => {
+    const k = kernelJson(s.ram, ['--no-cache']);
+    const sym = (name: string) => BigInt(truth.kernel.symbols[name].address);
+    // _text is linked at __START_KERNEL (0xffffffff81000000); KASLR moves it by KERNELOFFSET.
+    expect(BigInt(k.kaslrOffset)).toBe(sym('_text') - 0xffffffff81000000n);
+    // VMCOREINFO's own physical address, as /sys/kernel/vmcoreinfo gave it (the text follows the 24-byte header).
+    expect(BigInt(k.vmcoreinfoPhys)).toBe(BigInt(truth.kernel.vmcoreinfo_note.paddr) + 24n);
+    // The DTB is __pa(init_top_pgt).
+    expect(BigInt(k.dtb)).toBe((sym('init_top_pgt') - 0xffffffff80000000n + BigInt(k.physBase)) & 0xffffffffffffffffn);
+    const sources = Object.fromEntries(k.sources.map((x: Json) => [x.fact, x.source]));
+    expect(sources).toMatchObject({ release: 'vmcoreinfo', dtb: 'vmcoreinfo', page_offset_base: 'kallsyms', vmcoreinfo: 'scan' });
+  });
+
+  it('raw RAM and the ELF core of the same instant give identical facts', () => {
+    const raw = kernelJson(s.ram, ['--no-cache']);
+    const core = kernelJson(s.core, ['--no-cache']);
+    expect(core.format).toBe('elf-core');
+    for (const key of ['release', 'banner', 'buildId', 'kaslrOffset', 'physBase', 'dtb', 'pagingLevels', 'pageOffsetBase', 'vmemmapBase', 'vmallocBase', 'symbolCount', 'btfTypeCount']) {
+      expect(core[key], key).toEqual(raw[key]);
+    }
+  });
+
+  it('the second run is served from the profile cache with the same facts', () => {
+    const first = kernelJson(s.ram);
+    const second = kernelJson(s.ram);
+    expect(second.cacheHit).toBe(true);
+    expect(second.cacheFile.startsWith(cacheDir)).toBe(true);
+    expect(second.symbolSource).toBe('cache');
+    for (const key of ['release', 'kaslrOffset', 'dtb', 'pageOffsetBase', 'symbolCount', 'btfTypeCount']) {
+      expect(second[key], key).toEqual(first[key]);
+    }
+  });
+
+  it('prints a table by default and answers to `uname`', () => {
+    const r = run(['uname', '--ram', s.ram]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(truth.uname.release);
+    expect(r.stdout).toMatch(/KASLR offset\s+0x[0-9a-f]+\s+vmcoreinfo/);
+  });
+
+  it('a truncated RAM file fails with one line naming the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nf-trunc-'));
+    try {
+      const cut = join(dir, 'ram.raw');
+      copyFileSync(s.ram, cut);
+      truncateSync(cut, 8 << 20);
+      const r = run(['kernel', '--ram', cut, '--no-cache']);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^nearfield: kernel: .+\(.*ram\.raw\)$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an unknown layout is refused', () => {
+    const r = run(['kernel', '--ram', s.ram, '--ram-layout', 'vmware', '--no-cache']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/unknown RAM layout/);
+  });
+});
+
+// Variant guests built by images/build-guest.mjs (4-level paging; RAM above the PCI hole). Optional:
+// the sample above is the proof that must always run.
+const variants: [string, string, number][] = [
+  ['no5lvl', join(root, 'images', 'out', 'no5lvl-256m'), 4],
+  ['5 GiB pc split', join(root, 'images', 'out', 'pc-5g'), 5],
+];
+for (const [label, dir, levels] of variants) {
+  const present = existsSync(join(dir, 'ram.raw')) && existsSync(join(dir, 'truth.json'));
+  describe.skipIf(!present)(`variant guest: ${label} (${present ? dir : 'absent: build it with images/build-guest.mjs'})`, () => {
+    it('discovers the kernel and matches its truth', () => {
+      const t = JSON.parse(readFileSync(join(dir, 'truth.json'), 'utf8'));
+      const k = kernelJson(join(dir, 'ram.raw'), ['--no-cache']);
+      expect(k.release).toBe(t.uname.release);
+      expect(k.banner).toBe(t.kernel.proc_version);
+      expect(k.pagingLevels).toBe(levels);
+    });
+  });
+}
