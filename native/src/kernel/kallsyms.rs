@@ -404,10 +404,22 @@ pub fn decode(vm: &dyn VirtualMemory, loc: &KallsymsLocation) -> Result<Kallsyms
     let names = String::from_utf8(arena)
         .map_err(|e| Error::bad(format!("kallsyms names are not text (byte {})", e.utf8_error().valid_up_to())))?;
 
+    // One FNV hash per name serves both the VMCOREINFO check and the lookup index.
+    let nb = names.as_bytes();
+    let hashes: Vec<u64> =
+        spans.iter().map(|&(start, len)| name_hash(&nb[start as usize..start as usize + len as usize])).collect();
+    let known_hashes: HashMap<u64, (), BuildHasherDefault<PrehashedHasher>> =
+        loc.known.iter().map(|(n, _)| (name_hash(n.as_bytes()), ())).collect();
+    let candidates: Vec<usize> = if known_hashes.is_empty() {
+        Vec::new()
+    } else {
+        (0..n).filter(|&i| known_hashes.contains_key(&hashes[i])).collect()
+    };
+
     // Resolve addresses, choosing the encoding that agrees with VMCOREINFO.
     let (addresses, encoding) = match raw {
         Raw::Absolute(a) => {
-            if let (_, Some((name, want, got))) = verify(&names, &spans, &a, &loc.known) {
+            if let (_, Some((name, want, got))) = verify(&names, &spans, &candidates, &a, &loc.known) {
                 return Err(Error::bad(format!(
                     "kallsyms disagrees with VMCOREINFO: {name} decodes to {got:#x} but VMCOREINFO says {want:#x}"
                 )));
@@ -420,7 +432,7 @@ pub fn decode(vm: &dyn VirtualMemory, loc: &KallsymsLocation) -> Result<Kallsyms
                 .map(|&o| if o >= 0 { o as u64 } else { base.wrapping_sub(1).wrapping_sub(o as i64 as u64) })
                 .collect();
             let relative: Vec<u64> = offs.iter().map(|&o| base.wrapping_add(o as u32 as u64)).collect();
-            let score = |addrs: &[u64]| verify(&names, &spans, addrs, &loc.known);
+            let score = |addrs: &[u64]| verify(&names, &spans, &candidates, addrs, &loc.known);
             let (p_ok, p_bad) = score(&percpu);
             let (r_ok, r_bad) = score(&relative);
             let use_percpu = match (p_bad.is_none(), r_bad.is_none()) {
@@ -449,11 +461,10 @@ pub fn decode(vm: &dyn VirtualMemory, loc: &KallsymsLocation) -> Result<Kallsyms
     let mut by_hash: HashMap<u64, u32, BuildHasherDefault<PrehashedHasher>> =
         HashMap::with_capacity_and_hasher(n, Default::default());
     let mut next = vec![NO_NEXT; n];
-    let nb = names.as_bytes();
     for i in 0..n {
         let (start, len) = spans[i];
         entries.push(Entry { name_start: start, name_len: len, kind: kinds[i], address: addresses[i] });
-        let h = name_hash(&nb[start as usize..start as usize + len as usize]);
+        let h = hashes[i];
         // Prepend to the hash chain; `find` walks the whole chain and prefers the lowest index.
         if let Some(head) = by_hash.insert(h, i as u32) {
             next[i] = head;
@@ -464,13 +475,21 @@ pub fn decode(vm: &dyn VirtualMemory, loc: &KallsymsLocation) -> Result<Kallsyms
 
 /// Count VMCOREINFO symbols that match; report the first that does not (name, vmcoreinfo, decoded).
 /// A name may occur several times (static symbols); any occurrence matching counts.
-fn verify(names: &str, spans: &[(u32, u16)], addrs: &[u64], known: &[(String, u64)]) -> (usize, Option<(String, u64, u64)>) {
+/// `candidates`: indices of the symbols whose name hash matches a VMCOREINFO name.
+fn verify(
+    names: &str,
+    spans: &[(u32, u16)],
+    candidates: &[usize],
+    addrs: &[u64],
+    known: &[(String, u64)],
+) -> (usize, Option<(String, u64, u64)>) {
     if known.is_empty() {
         return (0, None);
     }
     let want: HashMap<&str, u64> = known.iter().map(|(n, a)| (n.as_str(), *a)).collect();
     let mut seen: HashMap<&str, (bool, u64)> = HashMap::new();
-    for (i, &(start, len)) in spans.iter().enumerate() {
+    for &i in candidates {
+        let Some(&(start, len)) = spans.get(i) else { continue };
         let Some(name) = names.get(start as usize..start as usize + len as usize) else { continue };
         if let Some(&w) = want.get(name) {
             let a = addrs.get(i).copied().unwrap_or(0);
