@@ -518,7 +518,7 @@ function checkWorkload(truth) {
   if (rootfs?.fstype !== 'ext4') problems.push('the rootfs is not mounted as ext4 on /mnt/root');
   if (truth.statfs?.f_type !== 0xef53) problems.push(`statfs of /mnt/root is not ext4 (f_type ${truth.statfs?.f_type})`);
   const expected = {
-    'nf-small': 'S', 'nf-big': 'S', 'nf-threads': 'S', 'nf-longcmd': 'S', 'nf-user': 'S', 'nf-nice': 'S',
+    'nf-small': 'S', 'nf-big': 'S', 'nf-threads': 'S', 'nf-longcmd': 'S', 'nf-user': 'S', 'nf-nice': 'S', 'nf) odd (x': 'S',
     'nf-stopped': 'T', 'nf-zparent': 'S', 'nf-zombie': 'Z', 'nf-spin': 'R', truth: 'R',
   };
   for (const [comm, state] of Object.entries(expected)) {

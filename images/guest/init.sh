@@ -59,12 +59,14 @@ wait_ready() {
 /bin/worker nf-threads 8 3 &
 /bin/worker nf-longcmd 1 0 --alpha=1 --beta "two words" --gamma= "" last-arg &
 /bin/asuser 1000 1000 /bin/worker nf-user 2 &
+# A comm with a space and parentheses: /proc/PID/stat parsers must split at the last ')'.
+/bin/worker "nf) odd (x" 1 &
 /bin/worker nf-nice 1 &
 renice -n 10 -p $! > /dev/null
 /bin/worker nf-stopped 1 &
 stopped=$!
 /bin/zombie nf-zparent nf-zombie &
-wait_ready nf-small nf-big nf-threads nf-longcmd nf-user nf-nice nf-stopped nf-zparent
+wait_ready nf-small nf-big nf-threads nf-longcmd nf-user "nf) odd (x" nf-nice nf-stopped nf-zparent
 kill -STOP $stopped
 
 # The spinner keeps one CPU busy; give the load average one 5-second update before printing.
