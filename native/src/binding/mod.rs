@@ -5,6 +5,7 @@ use napi_derive::napi;
 mod disk;
 mod guest;
 mod snapshot;
+mod walkers;
 
 /// Turn a core error into a JS Error whose `code` is the closed error code (FAULT, BAD_DATA, …).
 pub(crate) fn to_js(e: crate::Error) -> napi::Error<&'static str> {

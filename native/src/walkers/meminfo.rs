@@ -150,7 +150,8 @@ pub fn meminfo(k: &Kernel) -> Result<Meminfo> {
         f("FileHugePages", st.node("NR_FILE_THPS").ok(), true);
         f("FilePmdMapped", st.node("NR_FILE_PMDMAPPED").ok(), true);
     }
-    if let Ok(a) = k.symbol("totalcma_pages") {
+    // totalcma_pages exists without CONFIG_CMA too; cma_area_count only with it
+    if let (Ok(a), Ok(_)) = (k.symbol("totalcma_pages"), k.symbol("cma_area_count")) {
         f("CmaTotal", k.read_u64(a).ok(), true);
         f("CmaFree", st.zone("NR_FREE_CMA_PAGES").ok(), true);
     }

@@ -26,8 +26,11 @@ mod state {
     pub const LETTERS: [char; 9] = ['R', 'S', 'D', 'T', 't', 'X', 'Z', 'P', 'I'];
 }
 
-/// include/linux/sched.h: PF_KTHREAD.
+/// include/linux/sched.h: PF_KTHREAD, PF_WQ_WORKER.
 pub const PF_KTHREAD: u32 = 0x0020_0000;
+pub const PF_WQ_WORKER: u32 = 0x0000_0020;
+/// fs/proc/array.c proc_task_name(): the name buffer /proc fills (comm plus a workqueue suffix).
+const PROC_NAME_LEN: usize = 64;
 
 /// The /proc state letter for `__state` and `exit_state`, as __task_state_index() computes it.
 pub fn state_letter(task_state: u32, exit_state: u32) -> char {
@@ -152,6 +155,7 @@ struct Layout {
     signal: u64,
     thread_node: u64,
     cpu: Option<Member>,
+    wq: Option<WqLayout>,
     cred: [Member; 8],
     mm_pgd: u64,
     mm_total_vm: Member,
@@ -164,6 +168,15 @@ struct Layout {
     sig_runtime: Member,
     sig_prev_utime: Option<Member>,
     sig_prev_stime: Option<Member>,
+}
+
+/// task->worker_private → struct kthread → data → struct worker (kernel/workqueue_internal.h).
+struct WqLayout {
+    worker_private: u64,
+    kthread_data: u64,
+    pool: u64,
+    current_work: u64,
+    desc: Member,
 }
 
 /// Where the mm's RSS counters live: 6.1 `rss_stat.count[]` (atomic_long_t), 6.2+ `rss_stat[]` (percpu_counter).
@@ -220,6 +233,16 @@ impl Layout {
             signal: t("signal")?.offset,
             thread_node: t("thread_node")?.offset,
             cpu: t("cpu").or_else(|_| t("thread_info.cpu")).ok(),
+            wq: (|| -> Result<WqLayout> {
+                Ok(WqLayout {
+                    worker_private: t("worker_private")?.offset,
+                    kthread_data: k.offset("kthread", "data")?,
+                    pool: k.offset("worker", "pool")?,
+                    current_work: k.offset("worker", "current_work")?,
+                    desc: k.member("worker", "desc")?,
+                })
+            })()
+            .ok(),
             cred: [cred("uid")?, cred("euid")?, cred("suid")?, cred("fsuid")?, cred("gid")?, cred("egid")?, cred("sgid")?, cred("fsgid")?],
             mm_pgd: mm("pgd")?.offset,
             mm_total_vm: mm("total_vm")?,
@@ -294,10 +317,16 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
     if !(0..=PID_MAX_LIMIT).contains(&pid) || !(0..=PID_MAX_LIMIT).contains(&tgid) {
         return Err(Error::bad(format!("task_struct at {addr:#x} has implausible pid {pid} / tgid {tgid}")));
     }
-    let comm = s.cstr(l.comm, TASK_COMM_LEN)?;
+    let mut comm = s.cstr(l.comm, TASK_COMM_LEN)?;
     let task_state = s.uint(l.state)? as u32;
     let exit_state = s.uint(l.exit_state)? as u32;
     let flags = s.uint(l.flags)? as u32;
+    if flags & PF_WQ_WORKER != 0 {
+        if let Some(suffix) = l.wq.as_ref().and_then(|wq| worker_desc(k, wq, &s).ok().flatten()) {
+            comm.push_str(&suffix);
+            comm = comm.chars().take(PROC_NAME_LEN - 1).collect();
+        }
+    }
 
     let parent = s.u64_at(l.real_parent)?;
     let ppid = if parent == 0 || parent == addr && pid == 0 {
@@ -396,6 +425,24 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
         cmdline_error: None,
         threads: Vec::new(),
     })
+}
+
+/// kernel/workqueue.c wq_worker_comm(): "+desc" while a work item runs, "-desc" after, nothing before any.
+fn worker_desc(k: &Kernel, wq: &WqLayout, task: &Snapshot) -> Result<Option<String>> {
+    let kthread = task.u64_at(wq.worker_private)?;
+    if kthread == 0 {
+        return Ok(None);
+    }
+    let worker = k.read_u64(kthread + wq.kthread_data)?;
+    if worker == 0 || k.read_u64(worker + wq.pool)? == 0 {
+        return Ok(None);
+    }
+    let desc = k.read_cstr(worker + wq.desc.offset, wq.desc.size.min(64) as usize)?;
+    if desc.is_empty() {
+        return Ok(None);
+    }
+    let busy = k.read_u64(worker + wq.current_work)? != 0;
+    Ok(Some(format!("{}{desc}", if busy { '+' } else { '-' })))
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,241 @@
+//! Binding for the walkers: ps/meminfo/buddyinfo/uptime records in one call each, on the `Guest` class.
+
+use napi::bindgen_prelude::BigInt;
+use napi_derive::napi;
+
+use super::guest::Guest;
+use super::to_js;
+use crate::walkers::{buddy, meminfo, tasks, uptime};
+
+#[napi(object)]
+pub struct TasksOptions {
+    /// Also list every thread of each process (signal->thread_head).
+    pub threads: Option<bool>,
+    /// Read cmdlines through each process's page tables (default true).
+    pub cmdline: Option<bool>,
+}
+
+#[napi(object)]
+pub struct TaskRecord {
+    /// task_struct address, "0x…".
+    pub address: String,
+    pub pid: i32,
+    pub tgid: i32,
+    pub ppid: i32,
+    pub comm: String,
+    /// /proc state letter: R S D T t X Z P I.
+    pub state: String,
+    pub flags: u32,
+    pub kernel_thread: bool,
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    /// /proc/PID/stat field 18 (prio − 100) and 19 (nice).
+    pub priority: i32,
+    pub nice: i32,
+    pub nr_threads: i32,
+    /// start_boottime in ns since boot.
+    pub start_time_ns: BigInt,
+    /// cputime_adjust'ed user/system time, ns (group totals for a process).
+    pub utime_ns: BigInt,
+    pub stime_ns: BigInt,
+    pub runtime_ns: BigInt,
+    pub processor: Option<u32>,
+    /// get_mm_rss() in pages and its three counters; null without an mm.
+    pub rss_pages: Option<f64>,
+    pub rss_file_pages: Option<f64>,
+    pub rss_anon_pages: Option<f64>,
+    pub rss_shmem_pages: Option<f64>,
+    pub vsz_bytes: Option<f64>,
+    /// argv; [] without an mm; null when unreadable (see cmdlineError).
+    pub cmdline: Option<Vec<String>>,
+    pub cmdline_error: Option<String>,
+    pub threads: Vec<TaskRecord>,
+}
+
+#[napi(object)]
+pub struct TaskListRecord {
+    pub tasks: Vec<TaskRecord>,
+    pub warnings: Vec<String>,
+}
+
+#[napi(object)]
+pub struct MeminfoField {
+    pub name: String,
+    pub value: f64,
+    /// "kB", or "" for the HugePages_* counts.
+    pub unit: String,
+}
+
+#[napi(object)]
+pub struct MeminfoRecord {
+    pub fields: Vec<MeminfoField>,
+    pub warnings: Vec<String>,
+}
+
+#[napi(object)]
+pub struct BuddyZoneRecord {
+    pub node: u32,
+    pub zone: String,
+    /// Free blocks per order 0..MAX_ORDER-1.
+    pub free: Vec<f64>,
+}
+
+#[napi(object)]
+pub struct BuddyinfoRecord {
+    pub zones: Vec<BuddyZoneRecord>,
+    pub free_pages: f64,
+    pub largest_order: Option<u32>,
+    /// Orders counted as high in highOrderPercent (9: 2 MiB blocks with 4 KiB pages).
+    pub high_order: u32,
+    pub high_order_percent: f64,
+    pub page_size: u32,
+}
+
+#[napi(object)]
+pub struct UptimeRecord {
+    pub boottime_ns: BigInt,
+    pub monotonic_ns: BigInt,
+    pub realtime_ns: BigInt,
+    pub boot_wall_ns: BigInt,
+    pub avenrun: Vec<f64>,
+    /// As /proc/loadavg prints them.
+    pub loadavg: Vec<String>,
+    pub nr_running: Option<f64>,
+    pub nr_threads: Option<f64>,
+    pub last_pid: Option<f64>,
+    pub online_cpus: Vec<u32>,
+    pub jiffies: Option<BigInt>,
+    pub sysname: String,
+    pub nodename: String,
+    pub release: String,
+    pub version: String,
+    pub machine: String,
+    pub domainname: String,
+    pub warnings: Vec<String>,
+}
+
+fn big_u(v: u64) -> BigInt {
+    BigInt::from(v)
+}
+
+fn big_i(v: i64) -> BigInt {
+    BigInt::from(v)
+}
+
+fn task_record(t: tasks::Task) -> TaskRecord {
+    TaskRecord {
+        address: format!("{:#x}", t.address),
+        kernel_thread: t.kernel_thread(),
+        pid: t.pid,
+        tgid: t.tgid,
+        ppid: t.ppid,
+        comm: t.comm,
+        state: t.state.to_string(),
+        flags: t.flags,
+        uid: t.uid,
+        euid: t.euid,
+        suid: t.suid,
+        fsuid: t.fsuid,
+        gid: t.gid,
+        egid: t.egid,
+        sgid: t.sgid,
+        fsgid: t.fsgid,
+        priority: t.priority,
+        nice: t.nice,
+        nr_threads: t.nr_threads,
+        start_time_ns: big_u(t.start_boottime_ns),
+        utime_ns: big_u(t.utime_ns),
+        stime_ns: big_u(t.stime_ns),
+        runtime_ns: big_u(t.runtime_ns),
+        processor: t.processor,
+        rss_pages: t.rss.map(|r| r.total() as f64),
+        rss_file_pages: t.rss.map(|r| r.file as f64),
+        rss_anon_pages: t.rss.map(|r| r.anon as f64),
+        rss_shmem_pages: t.rss.map(|r| r.shmem as f64),
+        vsz_bytes: t.vsz_bytes.map(|v| v as f64),
+        cmdline: t.cmdline,
+        cmdline_error: t.cmdline_error,
+        threads: t.threads.into_iter().map(task_record).collect(),
+    }
+}
+
+#[napi]
+impl Guest {
+    /// Every process (and with `threads`, every thread), in one call; a damaged list gives warnings, not an error.
+    #[napi]
+    pub fn tasks(&self, options: Option<TasksOptions>) -> napi::Result<TaskListRecord, &'static str> {
+        let o = options.unwrap_or(TasksOptions { threads: None, cmdline: None });
+        let opts = tasks::TaskOptions {
+            threads: o.threads.unwrap_or(false),
+            cmdline: o.cmdline.unwrap_or(true),
+            ..Default::default()
+        };
+        let list = tasks::walk_tasks(self.kernel(), &opts).map_err(to_js)?;
+        Ok(TaskListRecord { tasks: list.tasks.into_iter().map(task_record).collect(), warnings: list.warnings })
+    }
+
+    /// /proc/meminfo, computed as the guest kernel computes it.
+    #[napi]
+    pub fn meminfo(&self) -> napi::Result<MeminfoRecord, &'static str> {
+        let m = meminfo::meminfo(self.kernel()).map_err(to_js)?;
+        Ok(MeminfoRecord {
+            fields: m
+                .fields
+                .into_iter()
+                .map(|f| MeminfoField { name: f.name.to_string(), value: f.value as f64, unit: if f.kb { "kB".into() } else { String::new() } })
+                .collect(),
+            warnings: m.warnings,
+        })
+    }
+
+    /// /proc/buddyinfo and a fragmentation summary.
+    #[napi]
+    pub fn buddyinfo(&self) -> napi::Result<BuddyinfoRecord, &'static str> {
+        let k = self.kernel();
+        let b = buddy::buddyinfo(k).map_err(to_js)?;
+        Ok(BuddyinfoRecord {
+            zones: b
+                .zones
+                .into_iter()
+                .map(|z| BuddyZoneRecord { node: z.node, zone: z.zone, free: z.free.into_iter().map(|v| v as f64).collect() })
+                .collect(),
+            free_pages: b.summary.free_pages as f64,
+            largest_order: b.summary.largest_order,
+            high_order: buddy::HIGH_ORDER,
+            high_order_percent: b.summary.high_order_percent,
+            page_size: k.facts.page_size.max(4096) as u32,
+        })
+    }
+
+    /// Uptime, boot time, load averages, tasks, CPUs and utsname.
+    #[napi]
+    pub fn uptime(&self) -> napi::Result<UptimeRecord, &'static str> {
+        let u = uptime::uptime(self.kernel()).map_err(to_js)?;
+        Ok(UptimeRecord {
+            boottime_ns: big_u(u.boottime_ns),
+            monotonic_ns: big_u(u.monotonic_ns),
+            realtime_ns: big_i(u.realtime_ns),
+            boot_wall_ns: big_i(u.boot_wall_ns),
+            avenrun: u.avenrun.iter().map(|&v| v as f64).collect(),
+            loadavg: u.loadavg.to_vec(),
+            nr_running: u.nr_running.map(|v| v as f64),
+            nr_threads: u.nr_threads.map(|v| v as f64),
+            last_pid: u.last_pid.map(|v| v as f64),
+            online_cpus: u.online_cpus,
+            jiffies: u.jiffies.map(big_u),
+            sysname: u.sysname,
+            nodename: u.nodename,
+            release: u.release,
+            version: u.version,
+            machine: u.machine,
+            domainname: u.domainname,
+            warnings: u.warnings,
+        })
+    }
+}
