@@ -114,7 +114,13 @@ function fetchKernel(pkg, workDir) {
     fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp, { recursive: true });
     run('dpkg', ['-x', debFile, tmp]);
-    fs.renameSync(tmp, root);
+    try {
+      fs.renameSync(tmp, root);
+    } catch (err) {
+      // A concurrent build unpacked the same package first: keep its copy.
+      if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   }
   const releases = fs.readdirSync(path.join(root, 'lib/modules'));
   if (releases.length !== 1) throw new BuildError(`expected one kernel release in ${root}/lib/modules, found ${releases}`);

@@ -83,9 +83,16 @@ export async function samplePaths() {
     looksComplete(CACHE_DIR, manifest);
   if (cacheIsFresh()) return pathsIn(CACHE_DIR);
 
-  // A cache from an older sample is thrown away before unpacking anew.
+  // A cache from an older sample is thrown away before unpacking anew, and so are temp dirs that
+  // interrupted unpacks left behind (an hour old: a running unpack takes seconds).
   if (!cacheIsFresh()) fs.rmSync(CACHE_DIR, { recursive: true, force: true });
   fs.mkdirSync(path.dirname(CACHE_DIR), { recursive: true });
+  for (const entry of fs.readdirSync(path.dirname(CACHE_DIR))) {
+    const leftover = path.join(path.dirname(CACHE_DIR), entry);
+    if (entry.startsWith(`${path.basename(CACHE_DIR)}.tmp-`) && Date.now() - fs.statSync(leftover).mtimeMs > 3600_000) {
+      fs.rmSync(leftover, { recursive: true, force: true });
+    }
+  }
   const tmp = fs.mkdtempSync(`${CACHE_DIR}.tmp-`);
   try {
     await extract(ARCHIVE, tmp);
