@@ -39,6 +39,7 @@ pub mod discover;
 pub mod btf;
 pub mod kallsyms;
 pub mod system_map;
+pub mod vmlinux;
 pub mod vmcoreinfo;
 pub use context::{AddressSpaces, Kernel, KernelFacts};
 
