@@ -79,11 +79,29 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------- the kernel package
 
+/** `apt-get update`, at most once per build: package lists may be missing (fresh machine) or stale (a
+    kernel version that the archive no longer serves). */
+let aptUpdated = false;
+function aptUpdateOnce() {
+  if (aptUpdated) return false;
+  aptUpdated = true;
+  log('refreshing package lists (apt-get update)');
+  try {
+    run('apt-get', ['update', '-qq']);
+    return true;
+  } catch (err) {
+    log(`note: ${err.message}`);
+    return false;
+  }
+}
+
 /** The newest linux-image-6.1.0-NN-amd64 that apt-cache knows, else the newest one already downloaded. */
 function newestKernelPackage(workDir) {
   const pattern = /^linux-image-6\.1\.0-\d+-amd64$/;
-  const out = run('apt-cache', ['search', '--names-only', '^linux-image-6\\.1\\.0-[0-9]+-amd64$']);
-  let names = out.split('\n').map((line) => line.split(' ')[0]).filter((name) => pattern.test(name));
+  const search = () => run('apt-cache', ['search', '--names-only', '^linux-image-6\\.1\\.0-[0-9]+-amd64$'])
+    .split('\n').map((line) => line.split(' ')[0]).filter((name) => pattern.test(name));
+  let names = search();
+  if (names.length === 0 && aptUpdateOnce()) names = search();
   if (names.length === 0) {
     const debDir = path.join(workDir, 'debs');
     names = (fs.existsSync(debDir) ? fs.readdirSync(debDir) : []).map((f) => f.split('_')[0]).filter((name) => pattern.test(name));
@@ -102,7 +120,12 @@ function fetchKernel(pkg, workDir) {
   const findDeb = () => fs.readdirSync(debDir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
   if (!findDeb()) {
     log(`downloading ${pkg}`);
-    run('apt-get', ['download', pkg], { cwd: debDir });
+    try {
+      run('apt-get', ['download', pkg], { cwd: debDir });
+    } catch (err) {
+      if (!aptUpdateOnce()) throw err;
+      run('apt-get', ['download', pkg], { cwd: debDir });
+    }
   }
   const debFile = path.join(debDir, findDeb());
   const version = run('dpkg-deb', ['-f', debFile, 'Version']).trim();
