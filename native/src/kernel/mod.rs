@@ -37,6 +37,7 @@ pub mod cache;
 pub mod context;
 pub mod discover;
 pub mod btf;
+pub mod isf;
 pub mod kallsyms;
 pub mod system_map;
 pub mod vmlinux;
