@@ -6,10 +6,11 @@ import type { TargetOptions } from '../target.js';
 
 export type CommonOptions = TargetOptions & OutputOptions & { cache?: boolean };
 
-/** Add the target argument and options that every guest-reading command takes. */
-export function withTarget(cmd: Command): Command {
+/** Add the target argument and options that every guest-reading command takes (`many`: several targets or globs). */
+export function withTarget(cmd: Command, many = false): Command {
+  if (many) cmd.argument('[targets...]', 'snapshot directories, or globs of them (default: the embedded sample guest in images/)');
+  else cmd.argument('[target]', 'snapshot directory (default: the embedded sample guest in images/)');
   return cmd
-    .argument('[target]', 'snapshot directory (default: the embedded sample guest in images/)')
     .option('--ram <file>', 'guest RAM: raw memory file, QEMU ELF core or LiME')
     .option('--disk <image>', 'guest disk image: raw, MBR/GPT partitioned or qcow2')
     .addOption(new Option('--ram-layout <layout>', 'how a raw RAM file maps to guest-physical addresses (auto, qemu-pc, qemu-q35, firecracker, flat)'))

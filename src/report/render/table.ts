@@ -3,6 +3,7 @@
 import { renderTable } from '../../cli/output.js';
 import type { VmReport } from '../model.js';
 import { humanBytes, humanDuration } from '../units.js';
+import { freeRecord } from '../../cli/commands/free.js';
 
 export function renderReportTable(reports: VmReport[]): string {
   return reports.map(renderOne).join('\n');
@@ -29,18 +30,14 @@ function renderOne(r: VmReport): string {
     out.push(section('system', renderTable(['', ''], rows)));
   }
 
-  const mem = r.memory?.fields;
-  if (mem) {
-    const kib = (f: string) => (mem[f] ?? 0) * 1024;
-    const total = kib('MemTotal');
-    const free = kib('MemFree');
-    const buffCache = kib('Buffers') + kib('Cached') + kib('SReclaimable');
-    const used = total - free - buffCache;
+  if (r.memory) {
+    const { mem, swap } = freeRecord(r.memory.fields);
+    const h = (kib: number) => humanBytes(kib * 1024);
     out.push(section('memory', renderTable(
       ['', 'total', 'used', 'free', 'shared', 'buff/cache', 'available'],
       [
-        ['Mem:', humanBytes(total), humanBytes(used), humanBytes(free), humanBytes(kib('Shmem')), humanBytes(buffCache), humanBytes(kib('MemAvailable'))],
-        ['Swap:', humanBytes(kib('SwapTotal')), humanBytes(kib('SwapTotal') - kib('SwapFree')), humanBytes(kib('SwapFree')), '', '', ''],
+        ['Mem:', h(mem.total), h(mem.used), h(mem.free), h(mem.shared), h(mem.buff_cache), h(mem.available)],
+        ['Swap:', h(swap.total), h(swap.used), h(swap.free), '', '', ''],
       ],
       [false, true, true, true, true, true, true],
     )));
@@ -72,6 +69,9 @@ function renderOne(r: VmReport): string {
       return [f.device, f.fstype, humanBytes(f.sizeBytes), humanBytes(used), humanBytes(f.availBytes), `${pct}%`, `${f.files - f.filesFree}/${f.files}`, f.mountpoint];
     });
     out.push(section('filesystems', renderTable(['Filesystem', 'Type', 'Size', 'Used', 'Avail', 'Use%', 'Inodes', 'Mounted on'], rows, [false, false, true, true, true, true, true, false])));
+    for (const f of r.filesystems.filter((fs) => fs.needsRecovery)) {
+      out.push(`note: ${f.device}: journal not replayed (the guest had it mounted); numbers are the guest's as of its last writeback (journal commit ~5 s, dirty expiry ~30 s)`);
+    }
   }
 
   for (const w of r.warnings) out.push(`warning: ${w}`);

@@ -1,0 +1,131 @@
+// `nearfield report`: every collector that applies, for one VM or many in parallel, as a table, JSON, Prometheus or vhostmd XML.
+
+import { Command, Option } from 'commander';
+import { existsSync, readdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { withTarget, type CommonOptions } from '../common.js';
+import { action, printJson, warn } from '../output.js';
+import { resolveTarget, type Target } from '../../target.js';
+import { ExitCode, NearfieldError } from '../../errors.js';
+import { collectAll } from '../../report/run.js';
+import { renderPrometheus } from '../../report/render/prometheus.js';
+import { renderVhostmd } from '../../report/render/vhostmd.js';
+import { renderReportTable } from '../../report/render/table.js';
+
+interface ReportFlags extends CommonOptions {
+  prometheus?: boolean;
+  vhostmd?: boolean;
+  instance?: string;
+  textfile?: string;
+  top: string;
+  parallel?: string;
+  systemMap?: string;
+  vmlinux?: string;
+  isf?: string;
+}
+
+export function registerReport(program: Command): void {
+  const cmd = program
+    .command('report')
+    .description('one report of what an agent inside would say: kernel, uptime/load, processes, memory, free pages, filesystems')
+    .option('--json', 'one JSON document (an array when several VMs are given)')
+    .option('--prometheus', 'Prometheus text format with node_exporter metric names, label vm')
+    .option('--vhostmd', 'vhostmd metrics XML')
+    .option('--instance <name>', 'with --prometheus: set the instance label')
+    .option('--textfile <file>', 'write the Prometheus output to FILE atomically (node_exporter textfile collector) instead of stdout')
+    .option('--top <n>', 'processes in each top list', '5')
+    .option('--parallel <n>', 'VMs read at once (default: the number of CPUs)')
+    .addOption(new Option('--system-map <file>', 'System.map for kernels without VMCOREINFO kallsyms'))
+    .addOption(new Option('--vmlinux <file>', 'vmlinux (symbols and .BTF) as a fallback'))
+    .addOption(new Option('--isf <file>', 'Volatility 3 ISF (.json or .json.xz) as a fallback'));
+  // Several targets: `report DIR1 DIR2 …` or a glob the shell did not expand (cron lines often quote theirs).
+  withTarget(cmd, true);
+  cmd.action(action('report', async (positionals: string[], flags: ReportFlags) => {
+    const formats = [flags.json, flags.prometheus || flags.textfile !== undefined, flags.vhostmd].filter(Boolean).length;
+    if (formats > 1) throw new NearfieldError('USAGE', 'choose one of --json, --prometheus/--textfile, --vhostmd');
+    const top = positiveInt(flags.top, '--top');
+    const parallel = flags.parallel === undefined ? undefined : positiveInt(flags.parallel, '--parallel');
+
+    const names = expandGlobs(positionals);
+    const targets: Target[] = [];
+    for (const name of names.length > 0 ? names : [undefined]) targets.push(await resolveTarget(name, flags));
+    if (targets.length > 1 && (flags.ram || flags.disk)) throw new NearfieldError('USAGE', '--ram/--disk go with a single target');
+
+    const reports = await collectAll(targets, {
+      top,
+      cache: flags.cache,
+      systemMap: flags.systemMap,
+      vmlinux: flags.vmlinux,
+      isf: flags.isf,
+    }, parallel);
+
+    if (flags.textfile !== undefined) writeAtomically(flags.textfile, renderPrometheus(reports, { instance: flags.instance }));
+    else if (flags.prometheus) process.stdout.write(renderPrometheus(reports, { instance: flags.instance }));
+    else if (flags.vhostmd) process.stdout.write(renderVhostmd(reports));
+    else if (flags.json) printJson(reports.length === 1 ? reports[0] : reports);
+    else process.stdout.write(renderReportTable(reports));
+
+    let partial = false;
+    for (const r of reports) {
+      for (const w of r.warnings) warn(`${r.vm}: ${w}`);
+      for (const e of r.errors) process.stderr.write(`nearfield: report ${r.vm}: ${e.collector}: ${e.message}\n`);
+      if (r.errors.length > 0 || r.warnings.length > 0) partial = true;
+    }
+    const allFailed = reports.every((r) => r.errors.length > 0 && !r.kernel && !r.filesystems);
+    return allFailed ? ExitCode.failure : partial ? ExitCode.partial : ExitCode.ok;
+  }));
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new NearfieldError('USAGE', `${flag} takes a whole number from 1 to 10000, not "${v}"`);
+  return n;
+}
+
+/** Expand `*`, `?` and `[…]` in the last path component (cron lines often quote their globs). */
+export function expandGlobs(args: string[]): string[] {
+  const out: string[] = [];
+  for (const arg of args) {
+    if (!/[*?[]/.test(basename(arg)) || existsSync(arg)) {
+      out.push(arg);
+      continue;
+    }
+    const dir = dirname(arg);
+    const re = globToRegExp(basename(arg));
+    const hits = existsSync(dir) ? readdirSync(dir).filter((n) => re.test(n) && !n.startsWith('.')).sort().map((n) => join(dir, n)) : [];
+    if (hits.length === 0) throw new NearfieldError('NOT_FOUND', 'no snapshot directory matches', arg);
+    out.push(...hits);
+  }
+  return out;
+}
+
+function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] as string;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 1);
+      if (end < 0) re += '\\[';
+      else {
+        re += `[${glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** node_exporter's textfile collector must never see a half-written file: write beside it, then rename. */
+function writeAtomically(file: string, text: string): void {
+  const path = resolve(file);
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, text, { mode: 0o644 });
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new NearfieldError('IO', `cannot write the textfile: ${(e as Error).message}`, path);
+  }
+}

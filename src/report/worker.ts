@@ -1,0 +1,9 @@
+// Worker thread for `report` over several VMs: collects one target and posts its VmReport back.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { collectVm, type CollectOptions } from './collect.js';
+import type { Target } from '../target.js';
+
+const { target, opts } = workerData as { target: Target; opts: CollectOptions };
+const report = await collectVm(target, opts);
+parentPort?.postMessage(report);
