@@ -1,7 +1,7 @@
 // Kernel discovery on the committed sample guest, checked against the guest's own /proc and uname (truth.json).
 
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,6 +115,39 @@ describe('nearfield kernel on the sample guest', () => {
       const lines = r.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(/^nearfield: kernel: .+\(.*ram\.raw\)$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('without VMCOREINFO, a System.map and the banner scan find KASLR and the page-table root', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nf-noinfo-'));
+    try {
+      // The guest's own /proc/kallsyms lines, moved back to link-time addresses, stand in for System.map.
+      const k = kernelJson(s.ram, ['--no-cache']);
+      const kaslr = BigInt(k.kaslrOffset);
+      const map = (truth.raw.kallsyms as string).trim().split('\n').map((l) => {
+        const [a, t, n] = l.split(/\s+/);
+        let addr = BigInt('0x' + a);
+        if (addr >= 0xffffffff80000000n) addr -= kaslr;
+        return `${addr.toString(16).padStart(16, '0')} ${t} ${n}`;
+      });
+      writeFileSync(join(dir, 'System.map'), map.join('\n') + '\n');
+      // A copy of the RAM whose VMCOREINFO note name is wiped.
+      const ram = join(dir, 'ram.raw');
+      copyFileSync(s.ram, ram);
+      const fd = openSync(ram, 'r+');
+      writeSync(fd, Buffer.from('XXXXXXXXXX'), 0, 10, Number(BigInt(truth.kernel.vmcoreinfo_note.paddr) + 12n));
+      closeSync(fd);
+      const bare = run(['kernel', '--ram', ram, '--no-cache']);
+      expect(bare.status).toBe(1);
+      expect(bare.stderr).toMatch(/no VMCOREINFO.*--system-map/);
+      const f = kernelJson(ram, ['--no-cache', '--system-map', join(dir, 'System.map')]);
+      for (const key of ['release', 'banner', 'kaslrOffset', 'physBase', 'dtb', 'pagingLevels', 'pageOffsetBase']) {
+        expect(f[key], key).toEqual(k[key]);
+      }
+      const sources = Object.fromEntries(f.sources.map((x: Json) => [x.fact, x.source]));
+      expect(sources).toMatchObject({ kaslr_offset: 'scan', dtb: 'scan', page_offset_base: 'system-map' });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -2,19 +2,21 @@
 //! in memory for this process and on disk under $XDG_CACHE_HOME/nearfield (never next to the images).
 //!
 //! File format (little-endian, ours): magic "NFPROF\0\0", version u32, reserved u32, payload length u64,
-//! FNV-1a 64 of the payload u64, payload = symbol source u8, symbol count u32, per symbol
-//! (address u64, name length u16, name), BTF length u32 + bytes (0 = none).
+//! checksum of the payload u64 (see `checksum`), payload = symbol source u8, symbol count u32, BTF type
+//! count u32, names blob length u32, then per symbol sorted by name (name offset u32, name length u16,
+//! pad u16, address u64), the names blob, BTF length u32 + bytes (0 = none). Lookups binary-search the
+//! file's own bytes, and BTF is parsed only when a type is first asked for, so a warm open allocates little.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::discover::SymbolList;
 use super::{Source, Symbols, Types};
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"NFPROF\0\0";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+const ENTRY_LEN: usize = 16;
 const HEADER_LEN: usize = 32;
 const MAX_SYMBOLS: u32 = 4_000_000;
 const MAX_BTF: u32 = 256 << 20;
@@ -73,7 +75,7 @@ pub fn load(key: &str) -> Result<Option<(Arc<Profile>, Option<String>)>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::Io(format!("{}: {e}", path.display()))),
     };
-    let p = Arc::new(decode(&bytes).map_err(|e| e.context(path.display()))?);
+    let p = Arc::new(decode(bytes).map_err(|e| e.context(path.display()))?);
     if let Ok(mut m) = memo().lock() {
         m.insert(key.to_string(), p.clone());
     }
@@ -98,11 +100,16 @@ pub fn store(key: &str, p: &Arc<Profile>) -> Result<Option<String>> {
     Ok(Some(path.display().to_string()))
 }
 
-fn fnv1a(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in data {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
+/// Word-wise multiply-xor hash: catches torn or corrupted files at memory speed (not cryptographic).
+fn checksum(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ data.len() as u64;
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        let v = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        h = (h ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    }
+    for &b in words.remainder() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     }
     h
 }
@@ -137,17 +144,26 @@ fn source_from(c: u8) -> Option<Source> {
 }
 
 pub fn encode(p: &Profile) -> Vec<u8> {
-    let mut payload = Vec::new();
-    payload.push(source_code(p.symbols_source));
-    let all = p.symbols.all();
-    let all: Vec<_> = all.into_iter().filter(|(n, _)| n.len() <= u16::MAX as usize).collect();
-    payload.extend((all.len() as u32).to_le_bytes());
+    let mut all: Vec<(String, u64)> = p.symbols.all().into_iter().filter(|(n, _)| n.len() <= u16::MAX as usize).collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut names: Vec<u8> = Vec::new();
+    let mut entries = Vec::with_capacity(all.len() * ENTRY_LEN);
     for (name, addr) in &all {
-        payload.extend(addr.to_le_bytes());
-        payload.extend((name.len() as u16).to_le_bytes());
-        payload.extend(name.as_bytes());
+        entries.extend((names.len() as u32).to_le_bytes());
+        entries.extend((name.len() as u16).to_le_bytes());
+        entries.extend(0u16.to_le_bytes());
+        entries.extend(addr.to_le_bytes());
+        names.extend(name.as_bytes());
     }
     let btf = p.btf.as_deref().map(Vec::as_slice).unwrap_or(&[]);
+    let type_count = p.types.as_ref().map_or(0, |t| t.type_count()) as u32;
+    let mut payload = Vec::with_capacity(13 + entries.len() + names.len() + 4 + btf.len());
+    payload.push(source_code(p.symbols_source));
+    payload.extend((all.len() as u32).to_le_bytes());
+    payload.extend(type_count.to_le_bytes());
+    payload.extend((names.len() as u32).to_le_bytes());
+    payload.extend(entries);
+    payload.extend(names);
     payload.extend((btf.len() as u32).to_le_bytes());
     payload.extend(btf);
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
@@ -155,9 +171,88 @@ pub fn encode(p: &Profile) -> Vec<u8> {
     out.extend(VERSION.to_le_bytes());
     out.extend(0u32.to_le_bytes());
     out.extend((payload.len() as u64).to_le_bytes());
-    out.extend(fnv1a(&payload).to_le_bytes());
+    out.extend(checksum(&payload).to_le_bytes());
     out.extend(payload);
     out
+}
+
+/// Symbols served straight from the cache file's bytes (entries sorted by name, checked at load).
+struct CachedSymbols {
+    bytes: Arc<Vec<u8>>,
+    entries_at: usize,
+    names_at: usize,
+    count: usize,
+    source: Source,
+}
+
+impl CachedSymbols {
+    fn entry(&self, i: usize) -> (&[u8], u64) {
+        let at = self.entries_at + i * ENTRY_LEN;
+        let e = &self.bytes[at..at + ENTRY_LEN];
+        let off = u32::from_le_bytes([e[0], e[1], e[2], e[3]]) as usize;
+        let len = u16::from_le_bytes([e[4], e[5]]) as usize;
+        let addr = u64::from_le_bytes([e[8], e[9], e[10], e[11], e[12], e[13], e[14], e[15]]);
+        (&self.bytes[self.names_at + off..self.names_at + off + len], addr)
+    }
+}
+
+impl Symbols for CachedSymbols {
+    fn address_of(&self, name: &str) -> Option<u64> {
+        let (mut lo, mut hi) = (0usize, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (n, a) = self.entry(mid);
+            match n.cmp(name.as_bytes()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(a),
+            }
+        }
+        None
+    }
+    fn len(&self) -> usize {
+        self.count
+    }
+    fn all(&self) -> Vec<(String, u64)> {
+        (0..self.count).map(|i| self.entry(i)).map(|(n, a)| (String::from_utf8_lossy(n).into_owned(), a)).collect()
+    }
+    fn source(&self) -> Source {
+        self.source
+    }
+}
+
+/// vmlinux BTF parsed on first use; the type count is known from the cache without parsing.
+struct LazyBtfTypes {
+    btf: Arc<Vec<u8>>,
+    count: usize,
+    parsed: OnceLock<Option<Arc<dyn Types>>>,
+}
+
+impl LazyBtfTypes {
+    fn get(&self) -> Option<&Arc<dyn Types>> {
+        self.parsed.get_or_init(|| super::discover::types_from_btf(self.btf.as_ref().clone()).ok()).as_ref()
+    }
+}
+
+impl Types for LazyBtfTypes {
+    fn struct_size(&self, name: &str) -> Option<u64> {
+        self.get()?.struct_size(name)
+    }
+    fn member(&self, struct_name: &str, path: &str) -> Option<super::Member> {
+        self.get()?.member(struct_name, path)
+    }
+    fn enum_value(&self, enum_name: &str, enumerator: &str) -> Option<i64> {
+        self.get()?.enum_value(enum_name, enumerator)
+    }
+    fn enumerator(&self, enumerator: &str) -> Option<i64> {
+        self.get()?.enumerator(enumerator)
+    }
+    fn type_count(&self) -> usize {
+        self.count
+    }
+    fn source(&self) -> Source {
+        Source::Btf
+    }
 }
 
 struct Reader<'a> {
@@ -167,26 +262,26 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8]> {
-        let s = self.b.get(self.pos..self.pos.saturating_add(n)).ok_or_else(|| Error::bad(format!("cache file cut short at {}", self.pos)))?;
-        self.pos += n;
+        let end = self.pos.checked_add(n).ok_or_else(|| Error::bad("cache length overflow"))?;
+        let s = self.b.get(self.pos..end).ok_or_else(|| Error::bad(format!("cache file cut short at {}", self.pos)))?;
+        self.pos = end;
         Ok(s)
     }
     fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
-    fn u16(&mut self) -> Result<u16> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().map_err(|_| Error::bad("cache"))?))
-    }
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| Error::bad("cache"))?))
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
     fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| Error::bad("cache"))?))
+        let b = self.take(8)?;
+        Ok(u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
     }
 }
 
-pub fn decode(bytes: &[u8]) -> Result<Profile> {
-    let mut r = Reader { b: bytes, pos: 0 };
+pub fn decode(bytes: Vec<u8>) -> Result<Profile> {
+    let mut r = Reader { b: &bytes, pos: 0 };
     if r.take(8)? != MAGIC {
         return Err(Error::bad("not a nearfield profile cache file"));
     }
@@ -198,21 +293,36 @@ pub fn decode(bytes: &[u8]) -> Result<Profile> {
     let len = r.u64()?;
     let sum = r.u64()?;
     let payload = bytes.get(HEADER_LEN..).unwrap_or(&[]);
-    if payload.len() as u64 != len || fnv1a(payload) != sum {
+    if payload.len() as u64 != len || checksum(payload) != sum {
         return Err(Error::bad("profile cache checksum mismatch"));
     }
-    let mut r = Reader { b: payload, pos: 0 };
+    let mut r = Reader { b: &bytes, pos: HEADER_LEN };
     let source = source_from(r.u8()?).ok_or_else(|| Error::bad("profile cache: unknown symbol source"))?;
     let count = r.u32()?;
+    let type_count = r.u32()? as usize;
+    let names_len = r.u32()? as usize;
     if count > MAX_SYMBOLS {
         return Err(Error::bad(format!("profile cache: {count} symbols is absurd")));
     }
-    let mut list = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let addr = r.u64()?;
-        let n = r.u16()? as usize;
-        let name = std::str::from_utf8(r.take(n)?).map_err(|_| Error::bad("profile cache: symbol name not UTF-8"))?;
-        list.push((name.to_string(), addr));
+    let count = count as usize;
+    let entries_at = r.pos;
+    r.take(count * ENTRY_LEN)?;
+    let names_at = r.pos;
+    r.take(names_len)?;
+    // Every entry must point inside the names blob and the entries must be sorted, once, here.
+    let mut prev: Option<&[u8]> = None;
+    for i in 0..count {
+        let e = &bytes[entries_at + i * ENTRY_LEN..entries_at + (i + 1) * ENTRY_LEN];
+        let off = u32::from_le_bytes([e[0], e[1], e[2], e[3]]) as usize;
+        let n = u16::from_le_bytes([e[4], e[5]]) as usize;
+        let name = bytes
+            .get(names_at + off..names_at + off + n)
+            .filter(|_| off + n <= names_len)
+            .ok_or_else(|| Error::bad(format!("profile cache: symbol {i} points outside the names")))?;
+        if prev.is_some_and(|p| p > name) {
+            return Err(Error::bad("profile cache: symbols out of order"));
+        }
+        prev = Some(name);
     }
     let btf_len = r.u32()?;
     if btf_len > MAX_BTF {
@@ -220,16 +330,17 @@ pub fn decode(bytes: &[u8]) -> Result<Profile> {
     }
     let btf = r.take(btf_len as usize)?.to_vec();
     let btf = (!btf.is_empty()).then(|| Arc::new(btf));
-    let types = match &btf {
-        Some(b) => super::discover::types_from_btf(b.as_ref().clone()).ok(),
-        None => None,
-    };
-    Ok(Profile { symbols: Arc::new(SymbolList::new(list, source)), symbols_source: source, types, btf })
+    let types: Option<Arc<dyn Types>> =
+        btf.clone().map(|b| Arc::new(LazyBtfTypes { btf: b, count: type_count, parsed: OnceLock::new() }) as Arc<dyn Types>);
+    let symbols = CachedSymbols { bytes: Arc::new(bytes), entries_at, names_at, count, source };
+    Ok(Profile { symbols: Arc::new(symbols), symbols_source: source, types, btf })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use super::super::discover::SymbolList;
 
     fn sample() -> Profile {
         let list = vec![("init_task".to_string(), 0xffff_ffff_8be1_aa40), ("jiffies_64".to_string(), 0xffff_ffff_8be0_79c0)];
@@ -239,7 +350,10 @@ mod tests {
     #[test]
     fn round_trip() {
         let bytes = encode(&sample());
-        let p = decode(&bytes).unwrap();
+        let p = decode(bytes).unwrap();
+        assert_eq!(p.symbols.address_of("jiffies_64"), Some(0xffff_ffff_8be0_79c0));
+        assert_eq!(p.symbols.address_of("jiffies"), None);
+        assert_eq!(p.symbols.address_of("zzz"), None);
         assert_eq!(p.symbols.address_of("init_task"), Some(0xffff_ffff_8be1_aa40));
         assert_eq!(p.symbols.len(), 2);
         assert_eq!(p.symbols_source, Source::Kallsyms);
@@ -249,23 +363,32 @@ mod tests {
     fn corrupt_files_are_refused() {
         let bytes = encode(&sample());
         for cut in [0, 7, 20, bytes.len() - 1] {
-            assert!(decode(&bytes[..cut]).is_err());
+            assert!(decode(bytes[..cut].to_vec()).is_err());
         }
         let mut flipped = bytes.clone();
         let last = flipped.len() - 3;
         flipped[last] ^= 0x40;
-        assert!(decode(&flipped).is_err());
+        assert!(decode(flipped).is_err());
         let mut v2 = bytes.clone();
-        v2[8] = 2;
-        assert!(decode(&v2).is_err());
+        v2[8] = 9;
+        assert!(decode(v2).is_err());
         // A consistent checksum over a lying count is still refused without a huge allocation.
         let mut lie = bytes[..HEADER_LEN].to_vec();
         let mut payload = vec![1u8];
-        payload.extend(u32::MAX.to_le_bytes());
+        payload.extend(3_000_000u32.to_le_bytes());
+        payload.extend([0u8; 8]);
         lie[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-        lie[24..32].copy_from_slice(&fnv1a(&payload).to_le_bytes());
+        lie[24..32].copy_from_slice(&checksum(&payload).to_le_bytes());
         lie.extend(payload);
-        assert!(decode(&lie).is_err());
+        assert!(decode(lie).is_err());
+        // An entry pointing past the names blob, with a valid checksum.
+        let good = encode(&sample());
+        let mut payload = good[HEADER_LEN..].to_vec();
+        payload[13..17].copy_from_slice(&1000u32.to_le_bytes());
+        let mut bad = good[..HEADER_LEN].to_vec();
+        bad[24..32].copy_from_slice(&checksum(&payload).to_le_bytes());
+        bad.extend(payload);
+        assert!(decode(bad).is_err());
     }
 
     #[test]

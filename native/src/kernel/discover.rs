@@ -83,38 +83,51 @@ pub fn discover(opts: &DiscoverOptions) -> Result<Discovery> {
 
     let mut facts = KernelFacts::default();
     // 1. VMCOREINFO: the ELF core's note, else a scan of RAM.
-    let vmci = match info.notes.vmcoreinfo.as_deref().map(Vmcoreinfo::parse) {
+    let found = match info.notes.vmcoreinfo.as_deref().map(Vmcoreinfo::parse) {
         Some(Ok(v)) => {
             facts.sources.insert("vmcoreinfo".into(), Source::ElfNote);
-            v
+            Ok(v)
         }
         _ => {
             let hinted = if opts.use_cache { cache::vmcoreinfo_hint(&opts.ram) } else { None }
                 .and_then(|at| vmcoreinfo::read_note_at(phys.as_ref(), at).ok());
-            let v = match hinted {
+            match hinted {
                 Some(v) => Ok(v),
                 None => vmcoreinfo::scan(phys.as_ref()),
             }
-            .map_err(|e| match e {
-                Error::NotFound(m) if opts.system_map.is_none() && opts.vmlinux.is_none() && opts.isf.is_none() => Error::NotFound(format!(
-                    "{m}; without VMCOREINFO, give --system-map, --vmlinux or --isf (or check --ram-layout)"
-                )),
-                other => other,
-            })?;
-            facts.sources.insert("vmcoreinfo".into(), Source::Scan);
-            if let Some(at) = v.phys_addr {
-                cache::remember_vmcoreinfo(&opts.ram, at);
-            }
-            v
+            .inspect(|v| {
+                facts.sources.insert("vmcoreinfo".into(), Source::Scan);
+                if let Some(at) = v.phys_addr {
+                    cache::remember_vmcoreinfo(&opts.ram, at);
+                }
+            })
         }
     };
-    report.vmcoreinfo_phys = vmci.phys_addr;
     clock.lap("vmcoreinfo");
 
-    facts_from_vmcoreinfo(&vmci, &mut facts)?;
-
-    // 2. Paging: DTB from init_top_pgt, checked by walking the kernel's own mapping of itself.
-    let spaces = choose_address_space(&phys, &vmci, &info.notes.qemu_cpus, &mut facts, &mut report)?;
+    // 2. Paging: DTB from init_top_pgt, checked by walking the kernel's own mapping of itself. Without
+    //    VMCOREINFO, a System.map and the banner's place in RAM give KASLR and the DTB (as Volatility scans).
+    let (vmci, spaces, given_symbols) = match found {
+        Ok(vmci) => {
+            report.vmcoreinfo_phys = vmci.phys_addr;
+            facts_from_vmcoreinfo(&vmci, &mut facts)?;
+            let spaces = choose_address_space(&phys, &vmci, &info.notes.qemu_cpus, &mut facts, &mut report)?;
+            (vmci, spaces, None)
+        }
+        Err(Error::NotFound(m)) => {
+            let Some(map_path) = &opts.system_map else {
+                let more = if opts.vmlinux.is_some() || opts.isf.is_some() {
+                    "; --vmlinux and --isf are not supported yet without VMCOREINFO, give --system-map"
+                } else {
+                    "; without VMCOREINFO, give --system-map (or check --ram-layout)"
+                };
+                return Err(Error::NotFound(format!("{m}{more}")));
+            };
+            let (spaces, symbols) = locate_with_system_map(&phys, map_path, &mut facts)?;
+            (Vmcoreinfo::default(), spaces, Some(symbols))
+        }
+        Err(e) => return Err(e),
+    };
     clock.lap("paging");
 
     // 3. Symbols and types: the cache, else kallsyms + BTF from RAM, else what VMCOREINFO carries.
@@ -137,7 +150,7 @@ pub fn discover(opts: &DiscoverOptions) -> Result<Discovery> {
     let profile = match profile {
         Some(p) => p,
         None => {
-            let p = build_profile(spaces.kernel_tables(), phys.as_ref(), &vmci, &mut report, &mut clock)?;
+            let p = build_profile(spaces.kernel_tables(), phys.as_ref(), &vmci, given_symbols, &mut report, &mut clock)?;
             let p = Arc::new(p);
             if opts.use_cache {
                 if let Some(k) = &key {
@@ -234,18 +247,68 @@ fn choose_address_space(
     )))
 }
 
+/// Without VMCOREINFO: the banner's physical place and the System.map give the DTB
+/// (__pa(init_top_pgt) = banner_phys + (init_top_pgt − linux_banner), whatever the KASLR split), and
+/// the KASLR offset is the 2 MiB-aligned shift under which that DTB maps linux_banner to the banner.
+fn locate_with_system_map(
+    phys: &Arc<dyn PhysicalMemory>,
+    map_path: &std::path::Path,
+    facts: &mut KernelFacts,
+) -> Result<(X86AddressSpaces, Arc<dyn Symbols>)> {
+    let text = std::fs::read_to_string(map_path).map_err(|e| Error::Io(format!("cannot read System.map {}: {e}", map_path.display())))?;
+    let linked = super::system_map::SystemMap::parse(&text, 0)?;
+    let need = |n: &str| linked.address_of(n).ok_or_else(|| Error::NotFound(format!("System.map {} has no {n}", map_path.display())));
+    let banner_link = need("linux_banner")?;
+    let top_link = linked.address_of("init_top_pgt").or(linked.address_of("swapper_pg_dir")).ok_or_else(|| Error::NotFound("System.map has no init_top_pgt".into()))?;
+    const ALIGN: u64 = 2 << 20;
+    const KASLR_MAX: u64 = 1 << 30;
+    for (banner_phys, banner) in vmcoreinfo::scan_banners(phys.as_ref(), 32)? {
+        let Some(dtb) = banner_phys.checked_add(top_link.wrapping_sub(banner_link)).filter(|d| d & 0xFFF == 0) else { continue };
+        for levels in [5u8, 4] {
+            let Ok(pt) = PageTables::new(phys.clone(), dtb, levels) else { continue };
+            for step in 0..KASLR_MAX / ALIGN {
+                let kaslr = step * ALIGN;
+                if pt.translate(banner_link.wrapping_add(kaslr)).map(|t| t.phys) != Ok(banner_phys) {
+                    continue;
+                }
+                facts.kaslr_offset = kaslr;
+                facts.phys_base = banner_phys.wrapping_sub(banner_link.wrapping_add(kaslr).wrapping_sub(START_KERNEL_MAP));
+                facts.dtb = dtb;
+                facts.paging_levels = levels;
+                facts.page_size = 4096;
+                facts.release = banner.strip_prefix("Linux version ").and_then(|r| r.split(' ').next()).map(str::to_string);
+                facts.banner = Some(banner.clone());
+                for f in ["kaslr_offset", "phys_base", "dtb", "paging_levels", "release", "banner"] {
+                    facts.sources.insert(f.into(), Source::Scan);
+                }
+                let symbols: Arc<dyn Symbols> = Arc::new(super::system_map::SystemMap::parse(&text, kaslr)?);
+                return Ok((X86AddressSpaces::new(phys.clone(), dtb, levels)?, symbols));
+            }
+        }
+    }
+    Err(Error::NotFound(format!(
+        "no banner in RAM is mapped as linux_banner of System.map {} (wrong System.map for this kernel?)",
+        map_path.display()
+    )))
+}
+
 /// Symbols, types and the raw BTF: what the cache keeps.
 fn build_profile(
     vm: &PageTables,
     phys: &dyn PhysicalMemory,
     v: &Vmcoreinfo,
+    given: Option<Arc<dyn Symbols>>,
     report: &mut DiscoveryReport,
     clock: &mut Clock,
 ) -> Result<Profile> {
-    let symbols: Arc<dyn Symbols> = match super::kallsyms::KallsymsLocation::from_vmcoreinfo(&v.entries)
-        .and_then(|loc| super::kallsyms::decode(vm, &loc))
-    {
-        Ok(t) => Arc::new(t),
+    let decoded = match given {
+        Some(s) => Ok(s),
+        None => super::kallsyms::KallsymsLocation::from_vmcoreinfo(&v.entries)
+            .and_then(|loc| super::kallsyms::decode(vm, &loc))
+            .map(|t| Arc::new(t) as Arc<dyn Symbols>),
+    };
+    let symbols: Arc<dyn Symbols> = match decoded {
+        Ok(t) => t,
         Err(e) => {
             report.warnings.push(format!("kallsyms not decoded ({e}); only VMCOREINFO's symbols are known"));
             Arc::new(SymbolList::new(v.symbols(), Source::Vmcoreinfo))

@@ -179,9 +179,19 @@ pub fn scan_banner(phys: &dyn PhysicalMemory, release: Option<&str>) -> Result<(
         Some(r) => format!("Linux version {r} ("),
         None => "Linux version ".to_string(),
     };
+    banners(phys, &needle, 1)?.into_iter().next().ok_or_else(|| Error::NotFound("no \"Linux version\" banner in guest RAM".into()))
+}
+
+/// Up to `max` banners that look like linux_banner ("Linux version …\n\0", printable).
+pub fn scan_banners(phys: &dyn PhysicalMemory, max: usize) -> Result<Vec<(u64, String)>> {
+    banners(phys, "Linux version ", max)
+}
+
+fn banners(phys: &dyn PhysicalMemory, needle: &str, max: usize) -> Result<Vec<(u64, String)>> {
     let finder = memmem::Finder::new(needle.as_bytes());
     let overlap = 1024usize;
     let mut copy = Vec::new();
+    let mut out = Vec::new();
     for r in phys.ranges() {
         let mut at = r.start;
         let end = r.start + r.len;
@@ -196,17 +206,23 @@ pub fn scan_banner(phys: &dyn PhysicalMemory, release: Option<&str>) -> Result<(
                 }
             };
             for hit in finder.find_iter(hay) {
+                if hit >= SCAN_CHUNK && at + (len as u64) < end {
+                    break; // the next chunk sees it whole
+                }
                 let tail = &hay[hit..hay.len().min(hit + overlap)];
                 let Some(nl) = tail.iter().position(|&b| b == b'\n' || b == 0) else { continue };
                 // linux_banner ends with "\n\0"; printk copies end differently. Want printable text.
                 if tail[nl] == b'\n' && tail.get(nl + 1) == Some(&0) && tail[..nl].iter().all(|b| (0x20..0x7f).contains(b)) {
-                    return Ok((at + hit as u64, String::from_utf8_lossy(&tail[..nl]).into_owned()));
+                    out.push((at + hit as u64, String::from_utf8_lossy(&tail[..nl]).into_owned()));
+                    if out.len() >= max {
+                        return Ok(out);
+                    }
                 }
             }
             at += SCAN_CHUNK as u64;
         }
     }
-    Err(Error::NotFound("no \"Linux version\" banner in guest RAM".into()))
+    Ok(out)
 }
 
 #[cfg(test)]
