@@ -1,0 +1,163 @@
+// `nearfield report` end to end on the sample guest: values against the in-guest truth, every output format, several VMs at once.
+
+import { describe, expect, it, beforeAll } from 'vitest';
+import { mkdtempSync, mkdirSync, symlinkSync, readFileSync, readdirSync, openSync, closeSync, ftruncateSync, copyFileSync } from "node:fs";
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { XMLParser } from 'fast-xml-parser';
+import { readTruth, run, sample, type Sample, type Truth } from './walkers-helpers.js';
+import type { VmReport } from '../src/report/model.js';
+
+let s: Sample & { disk?: string };
+let truth: Truth;
+let report: VmReport;
+
+beforeAll(async () => {
+  s = await sample();
+  truth = readTruth(s);
+  const r = run(['report', '--json', '--no-cache']);
+  expect(r.status, r.stderr).toBe(0);
+  report = JSON.parse(r.stdout) as VmReport;
+});
+
+// Processes the guest had at print time; the printer itself is there too (sleeping by the pause).
+const truthPids = () => new Set<number>(truth.processes.map((p: { pid: number }) => p.pid));
+
+describe('report on the sample guest equals the in-guest truth', () => {
+  it('kernel and host identity', () => {
+    expect(report.consistency).toBe('paused');
+    expect(report.kernel?.release).toBe(truth.uname.release);
+    expect(report.uptime?.hostname).toBe(truth.hostname);
+    expect(report.uptime?.version).toBe(truth.uname.version);
+    expect(report.uptime?.machine).toBe(truth.uname.machine);
+  });
+
+  it('uptime is what the guest printed, advanced by no more than the print-to-pause gap', () => {
+    const printedEnd = truth.clocks.boottime_ns / 1e9;
+    const gap = (truth.after_print.guest_transmit_ms + truth.after_print.host_pause_delay_ms) / 1000;
+    expect(report.uptime!.uptimeSeconds).toBeGreaterThanOrEqual(printedEnd);
+    // + 0.5 s for the END line and the host's 20 ms polling of the serial file
+    expect(report.uptime!.uptimeSeconds).toBeLessThanOrEqual(printedEnd + gap + 0.5);
+  });
+
+  it('process count and states match the truth (tasks running at the print may have settled; the printer is S)', () => {
+    expect(report.processes!.total).toBe(truthPids().size);
+    // Every task that was not running while the guest printed keeps its state; the few that were running
+    // then (the printer, the spinner, an RCU kthread) may be anything by the pause.
+    const fixed: Record<string, number> = {};
+    let flexible = 0;
+    for (const p of truth.processes as { pid: number; state: string }[]) {
+      if (p.pid === truth.printer_pid) fixed.S = (fixed.S ?? 0) + 1;
+      else if (p.state === 'R') flexible++;
+      else fixed[p.state] = (fixed[p.state] ?? 0) + 1;
+    }
+    let extra = 0;
+    for (const [state, n] of Object.entries(report.processes!.byState)) {
+      const d = n - (fixed[state] ?? 0);
+      expect(d, `state ${state}`).toBeGreaterThanOrEqual(0);
+      extra += d;
+    }
+    for (const state of Object.keys(fixed)) expect(report.processes!.byState[state] ?? 0, `state ${state}`).toBeGreaterThanOrEqual(fixed[state]!);
+    expect(extra).toBe(flexible);
+    const big = report.processes!.topRss[0]!;
+    const truthBig = (truth.processes as { pid: number; rss_pages: number; comm: string }[]).find((p) => p.pid === big.pid)!;
+    expect(truthBig.comm).toBe('nf-big');
+    expect(Math.abs(big.rssKib! / 4 - truthBig.rss_pages)).toBeLessThanOrEqual(1);
+  });
+
+  it('MemTotal identical; buddy zones are the guest\'s zones with its order count', () => {
+    expect(report.memory!.fields.MemTotal).toBe(truth.meminfo.MemTotal);
+    expect(report.buddy!.zones.map((z) => `${z.node}/${z.zone}/${z.free.length}`)).toEqual(
+      (truth.buddyinfo as { node: number; zone: string; free: number[] }[]).map((z) => `${z.node}/${z.zone}/${z.free.length}`),
+    );
+  });
+
+  it('filesystem numbers are the guest\'s statfs of its rootfs', () => {
+    const fs = report.filesystems![0]!;
+    const st = truth.statfs;
+    expect(fs.fstype).toBe('ext4');
+    expect(fs.sizeBytes).toBe(st.f_blocks * st.f_bsize);
+    expect(fs.freeBytes).toBe(st.f_bfree * st.f_bsize);
+    expect(fs.availBytes).toBe(st.f_bavail * st.f_bsize);
+    expect(fs.files).toBe(st.f_files);
+    expect(fs.filesFree).toBe(st.f_ffree);
+  });
+});
+
+describe('report formats', () => {
+  it('Prometheus output parses and carries the truth under node_exporter names', () => {
+    const r = run(['report', '--prometheus', '--instance', 'hv1']);
+    expect(r.status, r.stderr).toBe(0);
+    const families = parsePrometheusTextFormat(r.stdout) as { name: string; metrics: { value: string; labels?: Record<string, string> }[] }[];
+    const value = (name: string) => Number(families.find((f) => f.name === name)?.metrics[0]?.value);
+    expect(value('node_memory_MemTotal_bytes')).toBe(truth.meminfo.MemTotal * 1024);
+    expect(value('node_filesystem_avail_bytes')).toBe(truth.statfs.f_bavail * truth.statfs.f_bsize);
+    expect(value('node_filesystem_files_free')).toBe(truth.statfs.f_ffree);
+    expect(families.find((f) => f.name === 'node_uname_info')?.metrics[0]?.labels).toMatchObject({ nodename: truth.hostname, release: truth.uname.release, vm: 'sample', instance: 'hv1' });
+  });
+
+  it('--textfile writes the exposition atomically and nothing to stdout', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nf-textfile-'));
+    const file = join(dir, 'nearfield.prom');
+    const r = run(['report', '--textfile', file]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(readFileSync(file, 'utf8')).toMatch(/^# HELP /);
+    expect(readdirSync(dir)).toEqual(['nearfield.prom']);
+  });
+
+  it('vhostmd XML has the DTD\'s structure and the guest\'s MemTotal', () => {
+    const r = run(['report', '--vhostmd']);
+    expect(r.status, r.stderr).toBe(0);
+    const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (n) => n === 'metric', parseTagValue: false }).parse(r.stdout);
+    const metrics = doc.metrics.metric as { type: string; context: string; name: string; value: string }[];
+    for (const m of metrics) {
+      expect(['int32', 'uint32', 'int64', 'uint64', 'real32', 'real64', 'string']).toContain(m.type);
+      expect(m.context).toBe('vm');
+    }
+    expect(metrics.find((m) => m.name === 'MemTotalKiB')?.value).toBe(String(truth.meminfo.MemTotal));
+  });
+
+  it('the table names the sections an operator expects', () => {
+    const r = run(['report']);
+    expect(r.status, r.stderr).toBe(0);
+    for (const heading of ['-- system', '-- memory', '-- free pages (buddy)', '-- processes', '-- filesystems']) expect(r.stdout).toContain(heading);
+    expect(r.stdout).toContain(truth.hostname);
+  });
+});
+
+describe('report over several VMs', () => {
+  it('reads them in parallel; a broken one is reported as failed without hiding the others (exit 3)', () => {
+    const root = mkdtempSync(join(tmpdir(), 'nf-multi-'));
+    for (const name of ['vm-a', 'vm-b']) {
+      const dir = join(root, name);
+      symlinkSync(s.dir, dir);
+    }
+    // A VM whose RAM file was cut short: its collectors fail with a one-line reason naming the file.
+    const broken = join(root, 'vm-c');
+    mkdirSync(broken);
+    copyFileSync(s.ram, join(broken, 'ram.raw'));
+    const fd = openSync(join(broken, 'ram.raw'), 'r+');
+    ftruncateSync(fd, 4 << 20);
+    closeSync(fd);
+
+    const r = run(['report', join(root, 'vm-*'), '--json', '--parallel', '2']);
+    expect(r.status, r.stderr).toBe(3);
+    const reports = JSON.parse(r.stdout) as VmReport[];
+    expect(reports.map((x) => x.vm)).toEqual(['vm-a', 'vm-b', 'vm-c']);
+    expect(reports[0]!.memory!.fields.MemTotal).toBe(truth.meminfo.MemTotal);
+    expect(reports[1]!.processes!.total).toBe(truthPids().size);
+    expect(reports[2]!.errors.length).toBeGreaterThan(0);
+    expect(reports[2]!.errors[0]!.message).toContain(join(broken, 'ram.raw'));
+    expect(r.stderr).toMatch(/nearfield: report vm-c: kernel: /);
+  });
+
+  it('a glob that matches nothing is a one-line error, exit 1', () => {
+    const r = run(['report', join(tmpdir(), 'nf-no-such-*')]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^nearfield: report: no snapshot directory matches/);
+  });
+});
+
