@@ -560,7 +560,7 @@ fn first_block_of(i_block: &[u8]) -> Option<u64> {
 }
 
 fn is_power_of(mut g: u64, base: u64) -> bool {
-    while g > 1 && g % base == 0 {
+    while g > 1 && g.is_multiple_of(base) {
         g /= base;
     }
     g == 1
@@ -590,8 +590,8 @@ pub fn geometry(sb: &RawSuperblock) -> std::result::Result<Geometry, String> {
         0
     };
     let bpg = sb.s_blocks_per_group as u64;
-    if bpg == 0 || bpg > block_size * 8 << cluster_bits || bpg % 8 != 0 {
-        return Err(format!("s_blocks_per_group {bpg} is 0, not a multiple of 8 or over {}", block_size * 8 << cluster_bits));
+    if bpg == 0 || bpg > (block_size * 8) << cluster_bits || !bpg.is_multiple_of(8) {
+        return Err(format!("s_blocks_per_group {bpg} is 0, not a multiple of 8 or over {}", (block_size * 8) << cluster_bits));
     }
     let cpg = if bigalloc { sb.s_clusters_per_group as u64 } else { bpg };
     if cpg == 0 || cpg > block_size * 8 || (bigalloc && cpg << cluster_bits != bpg) {

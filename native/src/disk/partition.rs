@@ -248,7 +248,7 @@ fn gpt_header(hdr: &[u8], ss: u64) -> std::result::Result<(u64, u32, u32, u32), 
     if count > GPT_MAX_ENTRIES {
         return Err(format!("{count} partition entries (more than {GPT_MAX_ENTRIES})"));
     }
-    if esize < 128 || esize > 4096 || esize % 8 != 0 {
+    if !(128..=4096).contains(&esize) || !esize.is_multiple_of(8) {
         return Err(format!("partition entry size {esize} is not a multiple of 8 in 128..=4096"));
     }
     Ok((le_u64(hdr, 72), count, esize, le_u32(hdr, 88)))

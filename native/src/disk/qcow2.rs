@@ -171,7 +171,7 @@ impl Qcow2 {
         if l1_bytes > MAX_L1_BYTES {
             return Err(bad(path, format!("L1 table of {l1_bytes} bytes is over QEMU's 32 MiB limit")));
         }
-        if h.l1_table_offset % cluster_size != 0 && h.l1_size > 0 {
+        if !h.l1_table_offset.is_multiple_of(cluster_size) && h.l1_size > 0 {
             return Err(bad(path, format!("L1 table offset {:#x} is not cluster-aligned", h.l1_table_offset)));
         }
         if h.l1_table_offset.checked_add(l1_bytes).is_none_or(|end| end > file_size) {
@@ -258,7 +258,7 @@ impl Qcow2 {
             return Ok(t);
         }
         let path = self.file.path();
-        if l2_offset % self.cluster_size != 0 {
+        if !l2_offset.is_multiple_of(self.cluster_size) {
             return Err(bad(path, format!("L2 table offset {l2_offset:#x} is not cluster-aligned")));
         }
         if l2_offset.checked_add(self.cluster_size).is_none_or(|e| e > self.file_size) {
@@ -288,7 +288,7 @@ impl Qcow2 {
         let nb_sectors = ((entry & !L2E_COMPRESSED & ((1u64 << 62) - 1)) >> x) + 1;
         let csize = (nb_sectors * 512).saturating_sub(coffset & 511);
         // The last compressed cluster may end before its last sector would: clamp to the file.
-        let end = coffset.checked_add(csize).unwrap_or(u64::MAX).min(self.file_size);
+        let end = coffset.saturating_add(csize).min(self.file_size);
         if coffset >= end {
             return Err(bad(path, format!("compressed cluster at {coffset:#x} lies past the end of the file")));
         }
