@@ -63,6 +63,9 @@ interface NativeDiskImageClass {
   open(path: string, partition?: number): NativeDiskImage;
 }
 
+/** DiskImage.readAt serves at most 4 MiB per call. */
+const NATIVE_MAX_READ = 4 << 20;
+
 class NativeBlockSource implements BlockSource {
   readonly size: number;
   constructor(private readonly disk: NativeDiskImage, readonly label: string) {
@@ -72,7 +75,12 @@ class NativeBlockSource implements BlockSource {
     if (offset < 0 || length < 0 || offset + length > this.size) {
       throw new BlockSourceError('BAD_DATA', `read of ${length} bytes at ${offset} runs past the filesystem end (${this.size} bytes)`, offset);
     }
-    return this.disk.readAt(offset, length);
+    if (length <= NATIVE_MAX_READ) return this.disk.readAt(offset, length);
+    const out = Buffer.allocUnsafe(length);
+    for (let done = 0; done < length; done += NATIVE_MAX_READ) {
+      this.disk.readAt(offset + done, Math.min(NATIVE_MAX_READ, length - done)).copy(out, done);
+    }
+    return out;
   }
   close(): void {}
 }

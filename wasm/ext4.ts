@@ -286,6 +286,23 @@ export function fastSymlinkTarget(inode: Inode): Uint8Array | null {
   return inode.iBlock.subarray(0, inode.size);
 }
 
+/**
+ * Where a slow symlink keeps its target: the first data block, from the extent root in i_block (depth 0, as ext4
+ * writes for a target of at most one block) or from the first direct block pointer. Returns the block number.
+ */
+export function symlinkDataBlock(inode: Inode): number {
+  const b = inode.iBlock;
+  if (inode.flags & EXT4_EXTENTS_FL) {
+    if (u16(b, 0, 'eh_magic') !== 0xf30a) throw new Ext4FormatError(`symlink inode ${inode.ino}: bad extent header magic`);
+    const entries = u16(b, 2, 'eh_entries');
+    const depth = u16(b, 6, 'eh_depth');
+    if (entries < 1 || depth !== 0) throw new Ext4FormatError(`symlink inode ${inode.ino}: unexpected extent tree (entries ${entries}, depth ${depth})`);
+    return u32(b, 20, 'ee_start_lo') + u16(b, 18, 'ee_start_hi') * 2 ** 32;
+  }
+  if (inode.flags & EXT4_INLINE_DATA_FL) throw new Ext4FormatError(`symlink inode ${inode.ino}: inline-data symlinks are not supported`);
+  return u32(b, 0, 'i_block[0]');
+}
+
 /** One linear directory entry (struct ext4_dir_entry_2). */
 export interface Dirent {
   inode: number;

@@ -9,7 +9,7 @@ import { parentPort } from 'node:worker_threads';
 import { BlockSourceError, openBlockSource, type BlockSource } from './block-source.js';
 import {
   Ext4FormatError, INCOMPAT_RECOVER, EXT4_INLINE_DATA_FL, S_IFDIR, S_IFLNK, S_IFMT, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
-  fastSymlinkTarget, featureNames, groupDescriptorOffset, inodeTableBlock, maskSuperblock, parseDirents,
+  fastSymlinkTarget, featureNames, symlinkDataBlock, groupDescriptorOffset, inodeTableBlock, maskSuperblock, parseDirents,
   parseInlineDirents, parseInode, parseSuperblock, roCompatNames, type Dirent, type Inode, type Superblock,
 } from './ext4.js';
 import { globToRegExp, guestBasename, guestDirname, guestJoin, normalizeGuestPath } from './guest-path.js';
@@ -159,8 +159,30 @@ class Session {
     return e as Error;
   }
 
-  /** Resolve a path to an inode number through libext2fs (ext2fs_namei: follows symlinks in all but the last component). */
+  /** Resolve a path without following a final symlink (lstat semantics): the parent through libext2fs, the last
+   *  component from the parent's entries (the npm build's open follows a final symlink). */
   private async namei(path: string): Promise<number> {
+    if (path === '/') return 2; // EXT2_ROOT_INO
+    const parent = await this.nameiFollow(guestDirname(path));
+    const name = guestBasename(path);
+    const hit = (await this.direntsCached(guestDirname(path), parent)).get(name);
+    if (hit === undefined) throw new WorkerError('NOT_FOUND', 'no such file or directory');
+    return hit;
+  }
+
+  private lastDir: { ino: number; byName: Map<string, number> } | undefined;
+
+  /** The entries of one directory by name, remembered for the next lookup in the same directory. */
+  private async direntsCached(path: string, ino: number): Promise<Map<string, number>> {
+    if (this.lastDir?.ino === ino) return this.lastDir.byName;
+    const byName = new Map<string, number>();
+    for (const d of await this.dirents(path, ino)) byName.set(d.name, d.inode);
+    this.lastDir = { ino, byName };
+    return byName;
+  }
+
+  /** Resolve a path through libext2fs, following symlinks in every component, the last one included. */
+  private async nameiFollow(path: string): Promise<number> {
     const fh = await this.fs.promises.open(path, O_RDONLY | O_NOATIME);
     try {
       return await this.binding.stat_ino(fh.fd);
@@ -172,7 +194,11 @@ class Session {
   private async symlinkTarget(path: string, inode: Inode): Promise<string> {
     const fast = fastSymlinkTarget(inode);
     if (fast) return Buffer.from(fast).toString('utf8');
-    return (await this.fs.promises.readlink(path, { encoding: 'buffer' })).toString('utf8');
+    // A slow symlink: its target fills the start of one data block (ext4 caps targets at a block).
+    if (inode.size > this.sb.blockSize) throw new Ext4FormatError(`symlink ${path} claims a ${inode.size}-byte target`);
+    const block = symlinkDataBlock(inode);
+    if (block === 0 || block >= this.sb.s_blocks_count) throw new Ext4FormatError(`symlink ${path} points at block ${block}`);
+    return this.src.read(block * this.sb.blockSize, inode.size).toString('utf8');
   }
 
   private async statOf(path: string, ino: number, name = guestBasename(path)): Promise<StatRecord> {
@@ -228,7 +254,7 @@ class Session {
 
   private async dirents(path: string, ino: number): Promise<Dirent[]> {
     const inode = this.inodes.read(ino);
-    if ((inode.mode & S_IFMT) !== S_IFDIR) throw new WorkerError('USAGE', 'not a directory');
+    if ((inode.mode & S_IFMT) !== S_IFDIR) throw new WorkerError('NOT_FOUND', 'not a directory');
     if (inode.size > MAX_DIR_BYTES) throw new WorkerError('BAD_DATA', `directory is ${inode.size} bytes, over the ${MAX_DIR_BYTES}-byte bound`);
     const body = await this.readAll(path, inode.size, MAX_DIR_BYTES);
     const out: Dirent[] = [];
@@ -267,7 +293,7 @@ class Session {
   async open(path: string): Promise<{ handle: number; size: number; path: string }> {
     const r = await this.resolve(path);
     const inode = this.inodes.read(r.ino);
-    if ((inode.mode & S_IFMT) === S_IFDIR) throw new WorkerError('USAGE', 'is a directory');
+    if ((inode.mode & S_IFMT) === S_IFDIR) throw new WorkerError('IO', 'is a directory');
     const fh = await this.fs.promises.open(r.path, O_RDONLY | O_NOATIME);
     const handle = this.nextHandle++;
     this.handles.set(handle, { fd: fh.fd, size: inode.size, pos: 0 });
@@ -295,7 +321,7 @@ class Session {
   async readFile(path: string, max: number): Promise<Buffer> {
     const r = await this.resolve(path);
     const inode = this.inodes.read(r.ino);
-    if ((inode.mode & S_IFMT) === S_IFDIR) throw new WorkerError('USAGE', 'is a directory');
+    if ((inode.mode & S_IFMT) === S_IFDIR) throw new WorkerError('IO', 'is a directory');
     return this.readAll(r.path, inode.size, Math.min(max, 16 * MAX_CHUNK));
   }
 
