@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use nearfield_native::kernel::btf::{scan_phys_for_vmlinux_btf, Btf};
+use nearfield_native::kernel::isf::{export, Isf};
 use nearfield_native::kernel::kallsyms::{decode, KallsymsLocation};
 use nearfield_native::kernel::{Symbols, Types};
 use nearfield_native::mem::paging::{PageTables, START_KERNEL_MAP};
@@ -197,4 +198,22 @@ fn kallsyms_decoded_through_page_tables_match_vmcoreinfo() {
 
     let near = table.nearest(table.address_of("init_task").unwrap() + 8).unwrap();
     assert_eq!(near.name, "init_task");
+
+    // A Volatility 3 ISF made from what RAM told us, read back: same layouts, same symbols.
+    let t0 = Instant::now();
+    let isf_text = export(&table, &btf, &banner, kaslr).unwrap();
+    let t_export = t0.elapsed();
+    let out = std::env::temp_dir().join(format!("nearfield-real-guest-{}.json", std::process::id()));
+    std::fs::write(&out, &isf_text).unwrap();
+    let isf = Isf::load(&out, kaslr).unwrap();
+    println!("ISF export: {} MB in {:?} ({})", isf_text.len() >> 20, t_export, out.display());
+    if std::env::var("NEARFIELD_KEEP_ISF").is_err() {
+        let _ = std::fs::remove_file(&out);
+    }
+    for path in ["pid", "comm", "tasks", "mm", "se.sum_exec_runtime", "__state", "real_parent", "signal"] {
+        assert_eq!(isf.types.member("task_struct", path), btf.member("task_struct", path), "task_struct.{path}");
+    }
+    assert_eq!(isf.types.struct_size("task_struct"), btf.struct_size("task_struct"));
+    assert_eq!(isf.symbols.address_of("init_task"), table.address_of("init_task"));
+    assert_eq!(isf.banner.as_deref(), Some([banner.as_bytes(), b"\0"].concat().as_slice()));
 }

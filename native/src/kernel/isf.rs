@@ -481,14 +481,22 @@ impl Isf {
     }
 
     pub fn parse(json_bytes: &[u8], kaslr_offset: u64) -> Result<Isf> {
-        let doc: Value = serde_json::from_slice(json_bytes).map_err(|e| Error::bad(format!("ISF is not JSON: {e}")))?;
+        let mut doc: Value = serde_json::from_slice(json_bytes).map_err(|e| Error::bad(format!("ISF is not JSON: {e}")))?;
         let format = doc.pointer("/metadata/format").and_then(Value::as_str).unwrap_or("");
         let major = format.split('.').next().and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
         if !(4..=6).contains(&major) {
             return Err(Error::Unsupported(format!("ISF format {format:?} (expected 4.x–6.x)")));
         }
-        let obj = |k: &str| -> Map<String, Value> { doc.get(k).and_then(Value::as_object).cloned().unwrap_or_default() };
+        let mut obj = |k: &str| -> Map<String, Value> {
+            match doc.get_mut(k).map(Value::take) {
+                Some(Value::Object(m)) => m,
+                _ => Map::new(),
+            }
+        };
         let symbols_obj = obj("symbols");
+        let user_types = obj("user_types");
+        let base_types = obj("base_types");
+        let enums = obj("enums");
         let mut entries = Vec::with_capacity(symbols_obj.len());
         let mut banner = None;
         for (name, s) in &symbols_obj {
@@ -500,7 +508,6 @@ impl Isf {
             }
             entries.push((name.clone(), 'D', addr));
         }
-        let enums = obj("enums");
         let mut enumerators = HashMap::new();
         for e in enums.values() {
             if let Some(c) = e.get("constants").and_then(Value::as_object) {
@@ -513,7 +520,7 @@ impl Isf {
         }
         Ok(Isf {
             symbols: SystemMap::from_entries(entries, kaslr_offset, Source::Isf),
-            types: IsfTypes { user_types: obj("user_types"), base_types: obj("base_types"), enums, enumerators },
+            types: IsfTypes { user_types, base_types, enums, enumerators },
             banner,
         })
     }
