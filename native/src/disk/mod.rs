@@ -58,8 +58,11 @@ pub struct Disk {
     pub warnings: Vec<String>,
 }
 
+/// An opened host image: the guest-visible device, its format, backing chain and warnings.
+pub type OpenedImage = (Arc<dyn BlockDevice>, ImageFormat, Vec<String>, Vec<String>);
+
 /// Open a host file as a guest disk: qcow2 when it starts with "QFI\xfb", raw otherwise.
-pub fn open_image(path: &Path) -> Result<(Arc<dyn BlockDevice>, ImageFormat, Vec<String>)> {
+pub fn open_image(path: &Path) -> Result<OpenedImage> {
     let file = HostFile::open(path, "raw image")?;
     let mut magic = [0u8; 4];
     if file.size() >= 4 {
@@ -68,9 +71,10 @@ pub fn open_image(path: &Path) -> Result<(Arc<dyn BlockDevice>, ImageFormat, Vec
     if &magic == b"QFI\xfb" {
         let q = qcow2::Qcow2::open(path)?;
         let chain = q.backing_chain();
-        Ok((Arc::new(q), ImageFormat::Qcow2, chain))
+        let warnings = q.warnings().to_vec();
+        Ok((Arc::new(q), ImageFormat::Qcow2, chain, warnings))
     } else {
-        Ok((Arc::new(file), ImageFormat::Raw, vec![]))
+        Ok((Arc::new(file), ImageFormat::Raw, vec![], vec![]))
     }
 }
 
@@ -86,9 +90,9 @@ fn pick_root(parts: &[PartitionInfo]) -> Option<&PartitionInfo> {
 }
 
 pub fn open(path: &Path, partition: Option<u32>) -> Result<Disk> {
-    let (image, format, backing_chain) = open_image(path)?;
+    let (image, format, backing_chain, mut warnings) = open_image(path)?;
     let table = partition::read_table(image.as_ref())?;
-    let mut warnings = table.warnings;
+    warnings.extend(table.warnings);
     let mut partitions = Vec::new();
     let mut windows = Vec::new();
     for p in table.partitions {

@@ -539,6 +539,36 @@ mod tests {
     }
 
     #[test]
+    fn tables_and_clusters_past_eof() {
+        let d = tmpdir("eof");
+        let mut img = header(3, 16, 4 << 20, 1, 0x10000);
+        img.resize(0x30000, 0);
+        img[0x10000..0x10008].copy_from_slice(&0x20000u64.to_be_bytes());
+        img[0x20000..0x20008].copy_from_slice(&0x900000u64.to_be_bytes()); // data past EOF
+        let mut compressed = (1u64 << 62) | 0x800000; // compressed cluster past EOF
+        compressed |= 3 << (62 - 8);
+        img[0x20008..0x20010].copy_from_slice(&compressed.to_be_bytes());
+        img[0x10008..0x10010].copy_from_slice(&0u64.to_be_bytes());
+        let p = write(&d, "eof.qcow2", &img);
+        let q = Qcow2::open(&p).unwrap();
+        let mut b = [0u8; 16];
+        assert!(q.read_at(0, &mut b).unwrap_err().to_string().contains("past the end"));
+        assert!(q.read_at(0x10000, &mut b).unwrap_err().to_string().contains("past the end"));
+        // An L2 table past EOF.
+        let mut img2 = img.clone();
+        img2[0x10000..0x10008].copy_from_slice(&0x700000u64.to_be_bytes());
+        let q2 = Qcow2::open(&write(&d, "eof2.qcow2", &img2)).unwrap();
+        assert!(q2.read_at(0, &mut b).unwrap_err().to_string().contains("L2 table"));
+        // Dirty images open (read-only use is safe) with a warning; corrupt ones do not.
+        let mut dirty = img.clone();
+        dirty[72..80].copy_from_slice(&INCOMPAT_DIRTY.to_be_bytes());
+        assert!(Qcow2::open(&write(&d, "dirty.qcow2", &dirty)).unwrap().warnings()[0].contains("dirty"));
+        let mut corrupt = img;
+        corrupt[72..80].copy_from_slice(&INCOMPAT_CORRUPT.to_be_bytes());
+        assert_eq!(Qcow2::open(&write(&d, "corrupt.qcow2", &corrupt)).err().unwrap().code(), "UNSUPPORTED");
+    }
+
+    #[test]
     fn hostile_headers() {
         let d = tmpdir("hostile");
         let err = |bytes: Vec<u8>, name: &str| Qcow2::open(&write(&d, name, &bytes)).err().map(|e| e.to_string()).unwrap_or_default();
