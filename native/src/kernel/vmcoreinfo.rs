@@ -143,7 +143,7 @@ pub fn scan(phys: &dyn PhysicalMemory) -> Result<Vmcoreinfo> {
     let finder = memmem::Finder::new(raw::NOTE_NAME);
     let overlap = raw::NHDR_LEN + raw::NAME_PADDED + raw::MAX_DESC;
     let mut copy = Vec::new();
-    for r in phys.ranges() {
+    for r in phys.scan_ranges() {
         let mut at = r.start;
         let end = r.start + r.len;
         while at < end {
@@ -192,7 +192,7 @@ fn banners(phys: &dyn PhysicalMemory, needle: &str, max: usize) -> Result<Vec<(u
     let overlap = 1024usize;
     let mut copy = Vec::new();
     let mut out = Vec::new();
-    for r in phys.ranges() {
+    for r in phys.scan_ranges() {
         let mut at = r.start;
         let end = r.start + r.len;
         while at < end {

@@ -77,13 +77,15 @@ impl RawLayout {
         };
         let reason = if auto {
             if file_len <= 0xB000_0000 {
-                format!("auto: a {} file lies below every known PCI hole, so offset = guest-physical address", human(file_len))
+                format!("auto: a {} file ends below every PCI hole, so offset = guest-physical address", human(file_len))
             } else {
                 format!("auto: a {} file is assumed to be QEMU pc; say --ram-layout qemu-q35 or firecracker otherwise", human(file_len))
             }
         } else {
             String::new()
         };
+        // A file that ends below every PCI hole is flat whatever the machine: say so plainly.
+        let (kind, split) = if auto && file_len <= 0xB000_0000 { (LayoutKind::Flat, None) } else { (kind, split) };
         Ok(RawLayout { kind, split, high_base: FOUR_GIB, guessed: auto, reason })
     }
 
@@ -91,10 +93,10 @@ impl RawLayout {
     pub fn describe(&self) -> String {
         let mut s = self.kind.name().to_string();
         if let Some(split) = self.split {
-            s.push_str(&format!(" (below-4G split at {})", human(split)));
+            s.push_str(&format!(", below-4G split at {}", human(split)));
         }
         if !self.reason.is_empty() {
-            s.push_str(&format!("; {}", self.reason));
+            s.push_str(&format!(" ({})", self.reason));
         }
         s
     }
@@ -144,7 +146,7 @@ pub fn parse_size(s: &str) -> Result<u64> {
 fn human(n: u64) -> String {
     if n % GIB == 0 {
         format!("{} GiB", n / GIB)
-    } else if n % (GIB / 4) == 0 {
+    } else if n > GIB && n % (GIB / 4) == 0 {
         format!("{} GiB", n as f64 / GIB as f64)
     } else if n % MIB == 0 {
         format!("{} MiB", n / MIB)
@@ -196,6 +198,8 @@ mod tests {
     fn auto_says_what_it_assumed() {
         let l = RawLayout::parse("auto", 256 * MIB).unwrap();
         assert!(l.guessed);
+        assert_eq!(l.kind, LayoutKind::Flat);
+        assert!(l.describe().starts_with("flat (auto: a 256 MiB file"), "{}", l.describe());
         assert!(l.describe().contains("auto"), "{}", l.describe());
         assert_eq!(parse_size("2048M").unwrap(), 2 * GIB);
         assert_eq!(parse_size("3.5GiB").unwrap(), 0xE000_0000);

@@ -15,6 +15,11 @@ pub trait PhysicalMemory: Send + Sync {
     fn phys_slice(&self, addr: u64, len: usize) -> crate::Result<&[u8]>;
     /// The backed ranges, sorted by start.
     fn ranges(&self) -> &[PhysRange];
+    /// The ranges worth scanning for signatures: `ranges()` minus holes of a sparse file (which read
+    /// as zeros and would cost page cache to touch). Sorted by start.
+    fn scan_ranges(&self) -> Vec<PhysRange> {
+        self.ranges().to_vec()
+    }
 }
 
 /// A virtual address space (the kernel's, or one process's through its mm->pgd).

@@ -62,6 +62,8 @@ pub struct MappedRam {
     map: Option<Mmap>,
     segments: Vec<Segment>,
     ranges: Vec<PhysRange>,
+    /// File byte ranges that hold data (SEEK_DATA/SEEK_HOLE); None when unknown (then all of it).
+    data_extents: Option<Vec<(u64, u64)>>,
     pub info: SourceInfo,
 }
 
@@ -130,7 +132,9 @@ impl MappedRam {
             };
             (layout::segments(&raw, file_len), info)
         };
-        MappedRam::from_segments(Some(map), segments, info)
+        let mut ram = MappedRam::from_segments(Some(map), segments, info)?;
+        ram.data_extents = data_extents(&file, file_len);
+        Ok(ram)
     }
 
     /// Build from segments (checked: sorted, non-overlapping, inside the file).
@@ -160,7 +164,7 @@ impl MappedRam {
                 _ => ranges.push(PhysRange { start: s.gpa, len: s.len }),
             }
         }
-        Ok(MappedRam { map, segments, ranges, info })
+        Ok(MappedRam { map, segments, ranges, data_extents: None, info })
     }
 
     pub fn segments(&self) -> &[Segment] {
@@ -184,7 +188,63 @@ impl MappedRam {
     }
 }
 
+/// Most extents we track; a file more fragmented than this is scanned whole.
+const MAX_EXTENTS: usize = 1 << 16;
+
+/// The data extents of `file` (lseek SEEK_DATA/SEEK_HOLE), or None when the file system cannot say.
+#[cfg(target_os = "linux")]
+fn data_extents(file: &File, file_len: u64) -> Option<Vec<(u64, u64)>> {
+    use std::os::unix::io::AsRawFd;
+    let fd = file.as_raw_fd();
+    let mut out = Vec::new();
+    let mut pos: u64 = 0;
+    while pos < file_len {
+        // SAFETY: lseek on a descriptor we own; it only moves the file offset (the map is unaffected).
+        let data = unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_DATA) };
+        if data < 0 {
+            let err = std::io::Error::last_os_error().raw_os_error();
+            return if err == Some(libc::ENXIO) { Some(out) } else { None };
+        }
+        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
+        if hole < 0 || hole <= data {
+            return None;
+        }
+        out.push((data as u64, (hole as u64).min(file_len)));
+        if out.len() > MAX_EXTENTS {
+            return None;
+        }
+        pos = hole as u64;
+    }
+    Some(out)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn data_extents(_file: &File, _file_len: u64) -> Option<Vec<(u64, u64)>> {
+    None
+}
+
 impl PhysicalMemory for MappedRam {
+    fn scan_ranges(&self) -> Vec<PhysRange> {
+        let Some(extents) = &self.data_extents else { return self.ranges.clone() };
+        let mut out: Vec<PhysRange> = Vec::new();
+        for s in &self.segments {
+            let (fs, fe) = (s.file_offset, s.file_offset + s.len);
+            let first = extents.partition_point(|&(_, end)| end <= fs);
+            for &(ds, de) in extents.get(first..).unwrap_or(&[]) {
+                if ds >= fe {
+                    break;
+                }
+                let (a, b) = (ds.max(fs), de.min(fe));
+                let gpa = s.gpa + (a - fs);
+                match out.last_mut() {
+                    Some(r) if r.start + r.len == gpa => r.len += b - a,
+                    _ => out.push(PhysRange { start: gpa, len: b - a }),
+                }
+            }
+        }
+        out
+    }
+
     fn read_phys(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
         let mut done = 0usize;
         while done < buf.len() {
@@ -289,6 +349,11 @@ pub(crate) mod tests {
         assert_eq!(&b, b"LOW!");
         assert!(matches!(ram.read_phys(3 << 30, &mut b), Err(Error::Fault { addr, .. }) if addr == 3 << 30));
         assert!(ram.info.layout.contains("qemu-pc"));
+        // Only the two written blocks are worth scanning (ext4/xfs/btrfs/tmpfs report holes).
+        let scan = ram.scan_ranges();
+        let total: u64 = scan.iter().map(|r| r.len).sum();
+        assert!(total <= 1 << 20, "{scan:?}");
+        assert!(scan.iter().any(|r| r.start <= 1 << 32 && (1 << 32) < r.start + r.len), "{scan:?}");
         let _ = std::fs::remove_file(&p);
     }
 }
