@@ -177,6 +177,8 @@ struct WqLayout {
     pool: u64,
     current_work: u64,
     desc: Member,
+    /// kthread.full_name: the whole name of a kthread whose comm was truncated (5.17+).
+    full_name: Option<u64>,
 }
 
 /// Where the mm's RSS counters live: 6.1 `rss_stat.count[]` (atomic_long_t), 6.2+ `rss_stat[]` (percpu_counter).
@@ -240,6 +242,7 @@ impl Layout {
                     pool: k.offset("worker", "pool")?,
                     current_work: k.offset("worker", "current_work")?,
                     desc: k.member("worker", "desc")?,
+                    full_name: k.types.member("kthread", "full_name").map(|m| m.offset),
                 })
             })()
             .ok(),
@@ -321,10 +324,15 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
     let task_state = s.uint(l.state)? as u32;
     let exit_state = s.uint(l.exit_state)? as u32;
     let flags = s.uint(l.flags)? as u32;
+    // fs/proc/array.c proc_task_name(): workqueue workers get their work's name, other kthreads their full name
     if flags & PF_WQ_WORKER != 0 {
         if let Some(suffix) = l.wq.as_ref().and_then(|wq| worker_desc(k, wq, &s).ok().flatten()) {
             comm.push_str(&suffix);
             comm = comm.chars().take(PROC_NAME_LEN - 1).collect();
+        }
+    } else if flags & PF_KTHREAD != 0 {
+        if let Some(name) = l.wq.as_ref().and_then(|wq| kthread_full_name(k, wq, &s).ok().flatten()) {
+            comm = name;
         }
     }
 
@@ -443,6 +451,23 @@ fn worker_desc(k: &Kernel, wq: &WqLayout, task: &Snapshot) -> Result<Option<Stri
     }
     let busy = k.read_u64(worker + wq.current_work)? != 0;
     Ok(Some(format!("{}{desc}", if busy { '+' } else { '-' })))
+}
+
+/// kernel/kthread.c get_kthread_comm(): kthread->full_name when the name did not fit in comm.
+fn kthread_full_name(k: &Kernel, wq: &WqLayout, task: &Snapshot) -> Result<Option<String>> {
+    let Some(off) = wq.full_name else { return Ok(None) };
+    let kthread = task.u64_at(wq.worker_private)?;
+    if kthread == 0 {
+        return Ok(None);
+    }
+    let name = k.read_u64(kthread + off)?;
+    if name == 0 {
+        return Ok(None);
+    }
+    let mut buf = [0u8; PROC_NAME_LEN - 1];
+    k.read(name, &mut buf)?;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Ok(Some(latin1(&buf[..end])))
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,139 @@
+// ps from outside vs the guest's own /proc (truth.json of the committed sample), on ram.raw and core.elf.
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { json, readTruth, run, sample, type Truth } from './walkers-helpers.js';
+
+let truth: Truth;
+let files: Record<string, string>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const ps: Record<string, { tasks: any[]; warnings: string[] }> = {};
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const threads: Record<string, { tasks: any[]; warnings: string[] }> = {};
+
+beforeAll(async () => {
+  const s = await sample();
+  truth = readTruth(s);
+  files = { 'ram.raw': s.ram, 'core.elf': s.core };
+  for (const [name, file] of Object.entries(files)) {
+    ps[name] = json('ps', file);
+    threads[name] = json('ps', file, ['--threads']);
+  }
+});
+
+// What moves between the print and the pause (truth.after_print.known_changes), measured on the sample:
+// - tasks that were R (on a CPU or runnable) when /proc was read kept running: the printer (then asleep in
+//   pause(): S), the spinner nf-spin, and e.g. rcu_preempt (then idle: I). Their state may differ and their
+//   CPU time only grows; every other task's state and utime/stime must be identical.
+// - the printer's RSS grows after it read its own /proc/PID/stat (it then builds a ~200 KB document):
+//   197 → 244 pages on the sample, and its VSZ with it. Every other RSS must be within one page.
+const printerPid = () => truth.printer_pid as number;
+const running = () => new Set<number>(truth.processes.filter((p: Truth) => p.state === 'R').map((p: Truth) => p.pid));
+
+describe.each(['ram.raw', 'core.elf'])('ps on %s', (name) => {
+  const procs = () => new Map<number, Truth>(ps[name]!.tasks.map((r) => [r.pid, r]));
+
+  it('walks the task list cleanly', () => {
+    expect(ps[name]!.warnings).toEqual([]);
+    expect(threads[name]!.warnings).toEqual([]);
+  });
+
+  it('finds exactly the PIDs the guest listed', () => {
+    expect([...procs().keys()].sort((a, b) => a - b)).toEqual(truth.processes.map((p: Truth) => p.pid).sort((a: number, b: number) => a - b));
+  });
+
+  it('has comm, ppid, uid/gid, nice, priority, thread count, start time and vsize identical for every PID', () => {
+    const ours = procs();
+    for (const p of truth.processes) {
+      const o = ours.get(p.pid);
+      const want = { comm: p.comm, ppid: p.ppid, uid: p.uid, gid: p.gid, euid: p.euid, egid: p.egid, nice: p.nice, priority: p.priority, nlwp: p.num_threads, start_ticks: p.starttime, vsz: p.vsize, kthread: p.kernel_thread };
+      const got = { comm: o.comm, ppid: o.ppid, uid: o.uid, gid: o.gid, euid: o.euid, egid: o.egid, nice: o.nice, priority: o.priority, nlwp: o.nlwp, start_ticks: o.start_ticks, vsz: (o.vsz_kb ?? 0) * 1024, kthread: o.kernel_thread };
+      if (p.pid === printerPid()) got.vsz = want.vsz; // its address space grows with the document, like its RSS
+      expect(got, `pid ${p.pid}`).toEqual(want);
+    }
+  });
+
+  it('has the /proc state letter of every PID that was not running at the print (the printer: S at the pause)', () => {
+    const ours = procs();
+    for (const p of truth.processes) {
+      if (p.pid === printerPid()) expect(ours.get(p.pid).state).toBe('S');
+      else if (running().has(p.pid)) expect('RSDI', `pid ${p.pid} ${p.comm}`).toContain(ours.get(p.pid).state);
+      else expect(ours.get(p.pid).state, `pid ${p.pid} ${p.comm}`).toBe(p.state);
+    }
+    const letters = new Set(truth.processes.map((p: Truth) => p.state));
+    for (const l of ['S', 'I', 'T', 'Z', 'R']) expect(letters, `the sample has a task in state ${l}`).toContain(l);
+  });
+
+  it('has RSS within one page of /proc/PID/stat field 24', () => {
+    const ours = procs();
+    for (const p of truth.processes) {
+      if (p.pid === printerPid()) continue;
+      const pages = (ours.get(p.pid).rss_kb ?? 0) / 4;
+      expect(Math.abs(pages - p.rss_pages), `pid ${p.pid} ${p.comm}: ${pages} vs ${p.rss_pages}`).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('reads every cmdline from process memory, byte for byte', () => {
+    const ours = procs();
+    for (const p of truth.processes) {
+      expect(ours.get(p.pid).cmdline, `pid ${p.pid}`).toEqual(p.cmdline);
+    }
+  });
+
+  it('has utime/stime identical, except for tasks running at the print (only larger)', () => {
+    const ours = procs();
+    for (const p of truth.processes) {
+      const o = ours.get(p.pid);
+      if (running().has(p.pid)) {
+        expect(o.utime_ticks + o.stime_ticks).toBeGreaterThanOrEqual(p.utime + p.stime);
+      } else {
+        expect([o.utime_ticks, o.stime_ticks], `pid ${p.pid} ${p.comm}`).toEqual([p.utime, p.stime]);
+      }
+    }
+  });
+
+  it('lists the threads of the multi-threaded worker with their own comm and state', () => {
+    const worker = truth.processes.find((p: Truth) => p.comm === 'nf-threads');
+    const ours = threads[name]!.tasks.filter((r) => r.pid === worker.pid).map((r) => ({ tid: r.tid, comm: r.comm, state: r.state, start: r.start_ticks }));
+    const want = worker.threads.map((t: Truth) => ({ tid: t.tid, comm: t.comm, state: t.state, start: t.starttime }));
+    expect(ours.sort((a, b) => a.tid - b.tid)).toEqual(want.sort((a: Truth, b: Truth) => a.tid - b.tid));
+    expect(want.length).toBeGreaterThan(1);
+  });
+});
+
+describe('ps CLI', () => {
+  it('gives the same records on ram.raw and core.elf', () => {
+    expect(ps['core.elf']!.tasks).toEqual(ps['ram.raw']!.tasks);
+    expect(threads['core.elf']!.tasks).toEqual(threads['ram.raw']!.tasks);
+  });
+
+  it('prints a table with kernel threads in brackets and zombies marked, exit 0', () => {
+    const r = run(['ps', '--ram', files['ram.raw']!]);
+    expect(r.status).toBe(0);
+    expect(r.stdout.split('\n')[0]).toMatch(/^\s*PID\s+PPID\s+UID\s+S\s+NI\s+NLWP\s+RSS\s+VSZ\s+STIME\s+TIME\s+CMD$/);
+    expect(r.stdout).toMatch(/ \[kthreadd\]\n/);
+    expect(r.stdout).toMatch(/\[nf-zombie\] <defunct>/);
+    expect(r.stdout).toContain('/bin/worker nf-longcmd 1 0 --alpha=1 --beta two words --gamma=  last-arg');
+  });
+
+  it('filters by state and sorts descending', () => {
+    const z = json<{ tasks: Truth[] }>('ps', files['ram.raw']!, ['--state', 'Z']);
+    expect(z.tasks.map((t) => t.comm)).toEqual(truth.processes.filter((p: Truth) => p.state === 'Z').map((p: Truth) => p.comm));
+    const byRss = json<{ tasks: Truth[] }>('ps', files['ram.raw']!, ['--sort', '-rss']);
+    const biggest = [...truth.processes].sort((a: Truth, b: Truth) => b.rss_pages - a.rss_pages)[0];
+    expect(byRss.tasks[0].pid).toBe(biggest.pid);
+  });
+
+  it('emits one JSON record per line with --jsonl', () => {
+    const r = run(['ps', '--ram', files['ram.raw']!, '--jsonl']);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.length).toBe(truth.processes.length);
+    expect(JSON.parse(lines[0]!).pid).toBe(1);
+  });
+
+  it('refuses an unknown sort key with a usage error', () => {
+    const r = run(['ps', '--ram', files['ram.raw']!, '--sort', 'colour']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^nearfield: ps: --sort takes one of/);
+  });
+});
