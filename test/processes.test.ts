@@ -1,5 +1,8 @@
 // ps from outside vs the guest's own /proc (truth.json of the committed sample), on ram.raw and core.elf.
 
+import { copyFileSync, mkdtempSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { json, readTruth, run, sample, type Truth } from './walkers-helpers.js';
 
@@ -135,5 +138,38 @@ describe('ps CLI', () => {
     const r = run(['ps', '--ram', files['ram.raw']!, '--sort', 'colour']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^nearfield: ps: --sort takes one of/);
+  });
+});
+
+describe('ps on a damaged task list', () => {
+  it('prints what it read, warns on stderr and exits 3', () => {
+    // Overwrite one worker's task_struct (it lives in the direct map: phys = address − page_offset_base)
+    // in a copy of the RAM file: the walk must stop there with a warning, keeping the tasks before it.
+    const dir = mkdtempSync(join(tmpdir(), 'nf-ps-damaged-'));
+    try {
+      const ram = join(dir, 'ram.raw');
+      copyFileSync(files['ram.raw']!, ram);
+      const kernel = JSON.parse(run(['kernel', '--ram', ram, '--json', '--no-cache']).stdout);
+      const victim = ps['ram.raw']!.tasks.find((t) => t.comm === 'nf-nice');
+      const phys = Number(BigInt(victim.address) - BigInt(kernel.pageOffsetBase));
+      const fd = openSync(ram, 'r+');
+      writeSync(fd, Buffer.alloc(12 * 1024, 0xff), 0, 12 * 1024, phys);
+      closeSync(fd);
+      const r = run(['ps', '--ram', ram, '--json']);
+      expect(r.status).toBe(3);
+      expect(r.stderr).toMatch(/^nearfield: warning: task list/m);
+      const got = JSON.parse(r.stdout);
+      // the list is in fork order, not pid order: expect the tasks read before the victim, and none after
+      const all = new Set(ps['ram.raw']!.tasks.map((t) => t.pid));
+      const read = got.tasks.map((t: Truth) => t.pid);
+      expect(read.every((pid: number) => all.has(pid))).toBe(true);
+      expect(read).not.toContain(victim.pid);
+      expect(read).toEqual(expect.arrayContaining([1, 2]));
+      expect(read.length).toBeGreaterThan(all.size / 2);
+      expect(read.length).toBeLessThan(all.size);
+      expect(got.warnings.length).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
