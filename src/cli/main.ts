@@ -20,6 +20,6 @@ const program = new Command()
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-registerCommands(program);
+await registerCommands(program);
 
 await program.parseAsync(process.argv);

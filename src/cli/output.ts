@@ -1,6 +1,7 @@
 // CLI output conventions (ARCHITECTURE.md "CLI conventions"): results on stdout, everything else on stderr.
 
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
+import type TableType from 'cli-table3';
 import { ExitCode, NearfieldError, toNearfieldError } from '../errors.js';
 
 export interface OutputOptions {
@@ -41,6 +42,8 @@ export function printJsonl(records: Iterable<unknown>): void {
 
 /** A plain table in the style of the classic tools: no box-drawing borders, left-aligned text, right-aligned numbers. */
 export function renderTable(head: string[], rows: (string | number | null | undefined)[][], rightAlign: boolean[] = []): string {
+  // cli-table3 (and its string-width helpers) is loaded on first use: JSON output never pays for it.
+  const Table = createRequire(import.meta.url)('cli-table3') as typeof TableType;
   const table = new Table({
     head,
     chars: {
