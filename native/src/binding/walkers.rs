@@ -239,3 +239,51 @@ impl Guest {
         })
     }
 }
+
+#[napi(object)]
+pub struct LogRecordJs {
+    pub seq: f64,
+    /// Timestamp in µs since boot, as /dev/kmsg gives it.
+    pub ts_usec: f64,
+    pub level: u32,
+    pub facility: u32,
+    pub flags: u32,
+    /// "T123" (thread) or "C1" (CPU).
+    pub caller: String,
+    pub text: String,
+    pub subsystem: String,
+    pub device: String,
+}
+
+#[napi(object)]
+pub struct LogRecordList {
+    pub records: Vec<LogRecordJs>,
+    pub warnings: Vec<String>,
+}
+
+#[napi]
+impl Guest {
+    /// The kernel log (printk ring buffer), oldest record first.
+    #[napi]
+    pub fn dmesg(&self) -> napi::Result<LogRecordList, &'static str> {
+        let log = crate::walkers::dmesg::dmesg(self.kernel()).map_err(to_js)?;
+        Ok(LogRecordList {
+            records: log
+                .records
+                .into_iter()
+                .map(|r| LogRecordJs {
+                    seq: r.seq as f64,
+                    ts_usec: (r.ts_nsec / 1000) as f64,
+                    level: r.level as u32,
+                    facility: r.facility as u32,
+                    flags: r.flags as u32,
+                    caller: r.caller,
+                    text: r.text,
+                    subsystem: r.subsystem,
+                    device: r.device,
+                })
+                .collect(),
+            warnings: log.warnings,
+        })
+    }
+}

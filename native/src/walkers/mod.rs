@@ -2,6 +2,7 @@
 //! the way the guest's own /proc files compute them.
 
 pub mod buddy;
+pub mod dmesg;
 pub mod meminfo;
 pub mod tasks;
 pub mod uptime;

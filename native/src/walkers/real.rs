@@ -2,7 +2,7 @@
 //! on any snapshot; the comparison with in-guest truth lives in test/processes.test.ts and test/memory.test.ts.
 
 use crate::kernel::discover::{discover, DiscoverOptions};
-use crate::walkers::{buddy, meminfo, tasks, uptime};
+use crate::walkers::{buddy, dmesg, meminfo, tasks, uptime};
 
 fn guest_dir() -> Option<std::path::PathBuf> {
     let marker = concat!(env!("CARGO_MANIFEST_DIR"), "/../images/FIRST_GUEST_READY");
@@ -33,6 +33,9 @@ fn walkers_on_the_real_guest() {
         assert_eq!(m.get("MemFree"), Some(b.summary.free_pages * 4), "{file}");
         let u = uptime::uptime(k).unwrap();
         assert!(u.boottime_ns > 0 && !u.release.is_empty(), "{file}");
+        let log = dmesg::dmesg(k).unwrap();
+        assert!(log.records.len() > 100 && log.records.iter().any(|r| r.text.starts_with("Linux version")), "{file}: {} records", log.records.len());
+        assert!(log.records.windows(2).all(|w| w[1].seq == w[0].seq + 1), "{file}: sequence gaps");
         seen.push((list.tasks.iter().map(|t| (t.pid, t.comm.clone(), t.state, t.rss)).collect::<Vec<_>>(), m.fields, u.boottime_ns));
     }
     assert_eq!(seen[0], seen[1], "ram.raw and core.elf disagree");
