@@ -73,7 +73,9 @@ export function registerLs(program: Command): void {
         if (opts.directory || (self.type !== 'dir' && !followLink)) {
           entries = [{ ...self, name: pathArg }];
         } else {
-          const listing = await g.readdir(path, { follow: true, withStat: true });
+          // Plain `ls` needs names only (the directory entries); -l and JSON need every inode.
+          const withStat = !!(opts.long || opts.json || opts.jsonl);
+          const listing = await g.readdir(path, { follow: true, withStat });
           entries = listing.entries.filter((e) => opts.all || !e.name.startsWith('.'));
           entries.sort(byName);
         }
