@@ -290,6 +290,25 @@ describe.skipIf(!hasTools)('a 20 000-entry directory', () => {
   });
 });
 
+describe.skipIf(!hasTools)('a filesystem too large for libext2fs', () => {
+  it('ends the worker, not the CLI: one clear line, exit 1, image untouched', () => {
+    const img = path.join(work, 'tera.img');
+    execFileSync('truncate', ['-s', '1T', img]);
+    execFileSync('mkfs.ext4', ['-q', '-F', '-E', 'nodiscard,lazy_itable_init=1', img], { stdio: 'pipe' });
+    // Too big to hash: the superblock as dumpe2fs shows it, and the file's mtime (any write moves it).
+    const header = (): string => execFileSync('dumpe2fs', ['-h', img], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    const before = header();
+    const mtime = fs.statSync(img).mtimeMs;
+    const r = spawnSync(process.execPath, [cli, 'ls', '/', '--disk', img]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.toString()).toBe(`nearfield: ls /: libext2fs aborted: out of memory in its fixed 16 MiB heap (the bitmaps of a large filesystem do not fit) (${img})\n` +
+      'hint: libext2fs runs in a sandboxed worker with a 16 MiB heap; `nearfield df` reads the filesystem natively and keeps working\n');
+    expect(header()).toBe(before);
+    expect(fs.statSync(img).mtimeMs).toBe(mtime);
+    fs.rmSync(img);
+  });
+});
+
 describe.skipIf(!hasTools)('unknown ro_compat features', () => {
   it('are masked for libext2fs in a superblock copy; the image keeps them', async () => {
     const { superblockChecksum } = await import(pathToFileURL(path.join(root, 'dist/wasm/ext4.js')).href);

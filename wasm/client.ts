@@ -152,6 +152,8 @@ export class GuestFiles {
   }
 }
 
+/** Emscripten's abort text, shortened to what a user can act on. */
 function firstLine(s: string): string {
-  return s.split('\n')[0]!.slice(0, 300);
+  if (/Aborted\(OOM\)|out of memory/i.test(s)) return 'out of memory in its fixed 16 MiB heap (the bitmaps of a large filesystem do not fit)';
+  return s.split('\n')[0]!.replace(/ Build with -s ASSERTIONS=1 for more info\.?/, '').slice(0, 300);
 }
