@@ -130,8 +130,14 @@ pub fn dmesg(k: &Kernel) -> Result<Log> {
             desc.get(off as usize..off as usize + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).unwrap_or(0)
         };
         let sv = rd(l.state_var);
-        if sv & DESC_ID_MASK != id || sv >> DESC_FLAGS_SHIFT != DESC_FINALIZED {
-            skipped += 1;
+        let state = sv >> DESC_FLAGS_SHIFT;
+        if sv & DESC_ID_MASK != id {
+            skipped += 1; // a descriptor of another lap: torn or damaged
+            continue;
+        }
+        if state != DESC_FINALIZED {
+            // reusable (its text already recycled) at the tail, reserved/committed (still being written) at
+            // the head: the kernel's readers skip these too
             continue;
         }
         let info = info_bytes.get((idx * l.info_size) as usize..((idx + 1) * l.info_size) as usize).unwrap_or(&[]);
@@ -160,7 +166,7 @@ pub fn dmesg(k: &Kernel) -> Result<Log> {
         });
     }
     if skipped > 0 {
-        log.warnings.push(format!("printk ring: {skipped} descriptor(s) not finalized or overwritten, skipped"));
+        log.warnings.push(format!("printk ring: {skipped} descriptor(s) torn or with unreadable text, skipped"));
     }
     Ok(log)
 }

@@ -14,6 +14,7 @@ const commands: { names: string[]; load: () => Promise<Register> }[] = [
   { names: ['meminfo'], load: async () => (await import('./meminfo.js')).registerMeminfo },
   { names: ['buddyinfo'], load: async () => (await import('./buddyinfo.js')).registerBuddyinfo },
   { names: ['uptime'], load: async () => (await import('./uptime.js')).registerUptime },
+  { names: ['dmesg'], load: async () => (await import('./dmesg.js')).registerDmesg },
   { names: ['df'], load: async () => (await import('./df.js')).registerDf },
   { names: ['ls'], load: async () => (await import('./ls.js')).registerLs },
   { names: ['cat'], load: async () => (await import('./cat.js')).registerCat },
