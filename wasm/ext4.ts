@@ -278,6 +278,51 @@ export function parseInode(sb: Superblock, ino: number, raw: Uint8Array): Inode 
   };
 }
 
+/**
+ * The numbers of one inode straight into `a` at `o` (the 16-field order of protocol.ts PACKED_STAT_FIELDS), without
+ * building objects or closures: a listing decodes tens of thousands of inodes, mostly before the JIT warms up.
+ * The record is `buf[at, at + size)`. Same rules as parseInode. Returns i_mode.
+ */
+export function packInodeFields(sb: Superblock, ino: number, buf: Buffer, at: number, size: number, a: Float64Array, o: number): number {
+  if (size < 128 || at < 0 || at + size > buf.length) throw new Ext4FormatError(`inode ${ino} record lies outside its buffer`);
+  const extraIsize = size >= 0x82 ? buf.readUInt16LE(at + 0x80) : 0;
+  const limit = extraIsize > 0 ? Math.min(0x80 + extraIsize, size) : 0; // _extra fields end at or before this
+  const mode = buf.readUInt16LE(at);
+  const flags = buf.readUInt32LE(at + 0x20);
+  let blocks = buf.readUInt32LE(at + 0x1c) + buf.readUInt16LE(at + 0x74) * 2 ** 32;
+  if (sb.s_feature_ro_compat & RO_COMPAT_HUGE_FILE && flags & EXT4_HUGE_FILE_FL) blocks *= sb.blockSize / 512;
+  a[o] = ino;
+  a[o + 1] = mode;
+  a[o + 2] = buf.readUInt16LE(at + 0x1a);
+  a[o + 3] = buf.readUInt16LE(at + 0x2) + buf.readUInt16LE(at + 0x78) * 0x10000;
+  a[o + 4] = buf.readUInt16LE(at + 0x18) + buf.readUInt16LE(at + 0x7a) * 0x10000;
+  a[o + 5] = buf.readUInt32LE(at + 0x4) + buf.readUInt32LE(at + 0x6c) * 2 ** 32;
+  a[o + 6] = blocks;
+  a[o + 7] = flags;
+  // [seconds offset, _extra offset, end of _extra] for atime, mtime, ctime, crtime.
+  for (let k = 0; k < 4; k++) {
+    const secOff = k === 0 ? 0x8 : k === 1 ? 0x10 : k === 2 ? 0xc : 0x90;
+    const extraOff = k === 0 ? 0x8c : k === 1 ? 0x88 : k === 2 ? 0x84 : 0x94;
+    const slot = o + 8 + 2 * k;
+    if (k === 3 && limit < 0x98) {
+      a[slot] = NaN;
+      a[slot + 1] = NaN;
+      continue;
+    }
+    let sec = buf.readInt32LE(at + secOff);
+    let nsec = 0;
+    if (limit >= extraOff + 4) {
+      const extra = buf.readUInt32LE(at + extraOff);
+      sec += (extra & 3) * 2 ** 32;
+      nsec = Math.floor(extra / 4);
+      if (nsec > 999_999_999) nsec = 0;
+    }
+    a[slot] = sec;
+    a[slot + 1] = nsec;
+  }
+  return mode;
+}
+
 /** A fast symlink keeps its target in i_block (no extents, no inline data, shorter than 60 bytes). */
 export function fastSymlinkTarget(inode: Inode): Uint8Array | null {
   if ((inode.mode & S_IFMT) !== S_IFLNK) return null;

@@ -109,21 +109,7 @@ export interface PackedListing {
 }
 
 export const PACKED_STAT_FIELDS = 16;
-const PACKED_FIELDS = PACKED_STAT_FIELDS;
-
-interface PackableInode {
-  ino: number; mode: number; links: number; uid: number; gid: number; size: number; blocks: number; flags: number;
-  atime: Time; mtime: Time; ctime: Time; crtime: Time | null;
-}
-
-/** Write one inode's numbers at entry i. */
-export function packInode(a: Float64Array, i: number, r: PackableInode): void {
-  const o = i * PACKED_FIELDS;
-  a[o] = r.ino; a[o + 1] = r.mode; a[o + 2] = r.links; a[o + 3] = r.uid; a[o + 4] = r.gid; a[o + 5] = r.size;
-  a[o + 6] = r.blocks; a[o + 7] = r.flags; a[o + 8] = r.atime.sec; a[o + 9] = r.atime.nsec; a[o + 10] = r.mtime.sec;
-  a[o + 11] = r.mtime.nsec; a[o + 12] = r.ctime.sec; a[o + 13] = r.ctime.nsec;
-  a[o + 14] = r.crtime ? r.crtime.sec : NaN; a[o + 15] = r.crtime ? r.crtime.nsec : NaN;
-}
+const PACKED_FIELDS = PACKED_STAT_FIELDS; // order: ext4.ts packInodeFields
 
 export function typeOfMode(mode: number): FileType {
   switch (mode & 0o170000) {

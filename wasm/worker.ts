@@ -9,12 +9,12 @@ import { parentPort } from 'node:worker_threads';
 import { BlockSourceError, openBlockSource, type BlockSource } from './block-source.js';
 import {
   Ext4FormatError, INCOMPAT_RECOVER, EXT4_INLINE_DATA_FL, S_IFDIR, S_IFLNK, S_IFMT, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
-  fastSymlinkTarget, featureNames, symlinkDataBlock, groupDescriptorOffset, inodeTableBlock, maskSuperblock, parseDirents,
+  fastSymlinkTarget, featureNames, packInodeFields, symlinkDataBlock, groupDescriptorOffset, inodeTableBlock, maskSuperblock, parseDirents,
   parseInlineDirents, parseInode, parseSuperblock, roCompatNames, type Dirent, type Inode, type Superblock,
 } from './ext4.js';
 import { globToRegExp, guestBasename, guestDirname, guestJoin, normalizeGuestPath } from './guest-path.js';
 import {
-  MAX_CHUNK, PACKED_STAT_FIELDS, packInode, type PackedListing, type DiskStats, type FileType, type FindResult, type MountInfo, type Request,
+  MAX_CHUNK, PACKED_STAT_FIELDS, type PackedListing, type DiskStats, type FileType, type FindResult, type MountInfo, type Request,
   type RequestEnvelope, type ResponseEnvelope, type StatRecord, type WorkerErrorInfo,
 } from './protocol.js';
 import { ReadOnlyDisk } from './readonly-disk.js';
@@ -69,7 +69,7 @@ class InodeReader {
     return block;
   }
 
-  private bytes(offset: number, length: number): Uint8Array {
+  private bytes(offset: number, length: number): Buffer {
     const W = InodeReader.WINDOW;
     const start = Math.floor(offset / W) * W;
     if (offset + length > start + W) return this.src.read(offset, length);
@@ -83,12 +83,30 @@ class InodeReader {
     return win.subarray(offset - start, offset - start + length);
   }
 
-  read(ino: number): Inode {
+  private offsetOf(ino: number): number {
     if (!Number.isInteger(ino) || ino < 1 || ino > this.sb.s_inodes_count) throw new Ext4FormatError(`inode number ${ino} out of range`);
     const group = Math.floor((ino - 1) / this.sb.s_inodes_per_group);
     const index = (ino - 1) % this.sb.s_inodes_per_group;
-    const offset = this.inodeTable(group) * this.sb.blockSize + index * this.sb.s_inode_size;
-    return parseInode(this.sb, ino, this.bytes(offset, this.sb.s_inode_size));
+    return this.inodeTable(group) * this.sb.blockSize + index * this.sb.s_inode_size;
+  }
+
+  read(ino: number): Inode {
+    return parseInode(this.sb, ino, this.bytes(this.offsetOf(ino), this.sb.s_inode_size));
+  }
+
+  /** Decode inode `ino` into the packed listing array at `o` (no intermediate objects); returns i_mode. */
+  pack(ino: number, a: Float64Array, o: number): number {
+    const offset = this.offsetOf(ino);
+    const size = this.sb.s_inode_size;
+    const W = InodeReader.WINDOW;
+    const start = Math.floor(offset / W) * W;
+    if (offset + size > start + W) return packInodeFields(this.sb, ino, this.src.read(offset, size), 0, size, a, o);
+    let win = this.windows.get(start);
+    if (!win) {
+      this.bytes(offset, size); // loads the window
+      win = this.windows.get(start)!;
+    }
+    return packInodeFields(this.sb, ino, win, offset - start, size, a, o);
   }
 }
 
@@ -283,9 +301,8 @@ class Session {
         types.push(direntTypes[d.fileType] ?? 'unknown');
         continue;
       }
-      const inode = this.inodes.read(d.inode);
-      packInode(numbers, i, inode);
-      if ((inode.mode & S_IFMT) === S_IFLNK) targets[i] = await this.symlinkTarget(p, inode);
+      const mode = this.inodes.pack(d.inode, numbers, i * PACKED_STAT_FIELDS);
+      if ((mode & S_IFMT) === S_IFLNK) targets[i] = await this.symlinkTarget(p, this.inodes.read(d.inode));
     }
     return { dir, names, paths, numbers, withStat, types, targets };
   }
