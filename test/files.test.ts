@@ -290,6 +290,27 @@ describe.skipIf(!hasTools)('a 20 000-entry directory', () => {
   });
 });
 
+const hasBlockTools = hasTools && spawnSync('qemu-img', ['--version']).status === 0 && spawnSync('sfdisk', ['--version']).status === 0;
+
+describe.skipIf(!hasBlockTools)('through the native block layer (qcow2, GPT partition)', () => {
+  it('cat and ls read the same bytes from a qcow2 and from a GPT-partitioned raw disk', () => {
+    const src = images['4k-csum']!;
+    const qcow = path.join(work, 'fs.qcow2');
+    execFileSync('qemu-img', ['convert', '-c', '-O', 'qcow2', src, qcow]);
+    const disk = path.join(work, 'gpt.img');
+    execFileSync('truncate', ['-s', `${fs.statSync(src).size + (2 << 20)}`, disk]);
+    execFileSync('sfdisk', ['-q', disk], { input: 'label: gpt\nstart=2048, type=0FC63DAF-8483-4772-8E79-3D69DE47C47D\n' });
+    execFileSync('dd', [`if=${src}`, `of=${disk}`, 'bs=1M', 'seek=1', 'conv=notrunc', 'status=none']);
+    const want = sha256(path.join(tree, 'data/big.bin'));
+    for (const [img, extra] of [[qcow, []], [disk, []], [disk, ['--partition', '1']]] as const) {
+      const r = nf(img, ['cat', '/data/big.bin', ...extra]);
+      expect(r.stderr, img).toBe('');
+      expect(createHash('sha256').update(r.stdout).digest('hex'), img).toBe(want);
+      expect(nf(img, ['ls', '/data/many', ...extra]).stdout.toString().split('\n').length, img).toBe(1501);
+    }
+  });
+});
+
 describe.skipIf(!hasTools)('a filesystem too large for libext2fs', () => {
   it('ends the worker, not the CLI: one clear line, exit 1, image untouched', () => {
     const img = path.join(work, 'tera.img');

@@ -91,12 +91,19 @@ class NativeBlockSource implements BlockSource {
  */
 export async function openBlockSource(path: string, partition?: number): Promise<BlockSource> {
   const label = partition === undefined ? path : `${path} partition ${partition}`;
+  // A bare filesystem image (Firecracker's rootfs, ext4 magic at byte 1080) needs no block layer: skip loading
+  // the native addon (~25 ms) and read the file directly.
+  if (partition === undefined) {
+    const src = new FileBlockSource(path);
+    if (src.size >= 2048 && src.read(1080, 2).readUInt16LE(0) === 0xef53) return src;
+    src.close();
+  }
   let DiskImage: NativeDiskImageClass | undefined;
   try {
     const gateway = await import('../src/native/gateway.js');
     DiskImage = (gateway.native() as unknown as { DiskImage?: NativeDiskImageClass }).DiskImage;
   } catch {
-    DiskImage = undefined; // addon not built: plain files still work
+    DiskImage = undefined; // addon not built: bare filesystem files still work
   }
   if (DiskImage) {
     const gateway = await import('../src/native/gateway.js');
@@ -107,12 +114,9 @@ export async function openBlockSource(path: string, partition?: number): Promise
     throw new BlockSourceError('UNSUPPORTED', '--partition needs the native block layer (run `npm run build`)');
   }
   const src = new FileBlockSource(path);
-  if (src.size >= 4) {
-    const head = src.read(0, 4);
-    if (head.toString('latin1') === 'QFI\xfb') {
-      src.close();
-      throw new BlockSourceError('UNSUPPORTED', 'qcow2 images need the native block layer (run `npm run build`)');
-    }
+  if (src.size >= 4 && src.read(0, 4).toString('latin1') === 'QFI\xfb') {
+    src.close();
+    throw new BlockSourceError('UNSUPPORTED', 'qcow2 images need the native block layer (run `npm run build`)');
   }
   return src;
 }
