@@ -61,7 +61,7 @@ fn btf_found_in_raw_ram() {
         println!("skipped: no sample");
         return;
     };
-    let phys = open_ram(&dir.join("ram.raw"), "flat").unwrap();
+    let phys = open_ram(&dir.join("ram.raw"), "auto").unwrap();
     let t0 = Instant::now();
     let blob = scan_phys_for_vmlinux_btf(phys.as_ref()).unwrap();
     let t_scan = t0.elapsed();
@@ -98,7 +98,7 @@ fn kallsyms_decoded_through_page_tables_match_vmcoreinfo() {
     let raw = std::fs::read(&ram_path).unwrap();
     let info = vmcoreinfo(&raw);
     assert!(!info.is_empty(), "VMCOREINFO with kallsyms not found in {}", ram_path.display());
-    let phys: Arc<dyn PhysicalMemory> = open_ram(&ram_path, "flat").unwrap();
+    let phys: Arc<dyn PhysicalMemory> = open_ram(&ram_path, "auto").unwrap();
     let phys_base = info["NUMBER(phys_base)"].parse::<i64>().unwrap() as u64;
     let dtb = hex(&info["SYMBOL(init_top_pgt)"]).wrapping_sub(START_KERNEL_MAP).wrapping_add(phys_base);
     let levels = if info.get("NUMBER(pgtable_l5_enabled)").map(String::as_str) == Some("1") { 5 } else { 4 };

@@ -636,32 +636,9 @@ pub fn scan_phys_for_vmlinux_btf(phys: &dyn PhysicalMemory) -> Result<Vec<u8>> {
         .ok_or_else(|| Error::NotFound("no vmlinux BTF (magic 0xeb9f with task_struct) found in guest RAM".into()))
 }
 
-/// Next offset of HEADER_PREFIX in `hay`, scanning 8 bytes at a time for the 0x9f byte.
+/// Next offset of HEADER_PREFIX in `hay` (SIMD substring search).
 fn find_header(hay: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let pat = LO * 0x9f;
-    let mut i = 0usize;
-    while i + 8 <= hay.len() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&hay[i..i + 8]);
-        let x = u64::from_le_bytes(w) ^ pat;
-        if (x.wrapping_sub(LO) & !x & HI) != 0 {
-            for j in i..i + 8 {
-                if hay.get(j..j + 8) == Some(&HEADER_PREFIX[..]) {
-                    return Some(j);
-                }
-            }
-        }
-        i += 8;
-    }
-    while i < hay.len() {
-        if hay.get(i..i + 8) == Some(&HEADER_PREFIX[..]) {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
+    memchr::memmem::find(hay, &HEADER_PREFIX)
 }
 
 fn try_blob(phys: &dyn PhysicalMemory, at: u64) -> Option<Vec<u8>> {
