@@ -76,6 +76,7 @@ pub struct KernelInfo {
 pub struct Guest {
     kernel: Kernel,
     report: DiscoveryReport,
+    btf: Option<std::sync::Arc<Vec<u8>>>,
     ram: String,
 }
 
@@ -92,7 +93,7 @@ impl Guest {
     }
 
     fn from_discovery(d: Discovery, ram: String) -> Guest {
-        Guest { kernel: d.kernel, report: d.report, ram }
+        Guest { kernel: d.kernel, report: d.report, btf: d.btf, ram }
     }
 }
 
@@ -167,6 +168,14 @@ impl Guest {
     #[napi]
     pub fn symbol(&self, name: String) -> Option<String> {
         self.kernel.symbols.address_of(&name).map(hex)
+    }
+
+    /// Write a Volatility 3 ISF (JSON) of this kernel to `path`; returns the bytes written.
+    #[napi]
+    pub fn export_isf(&self, path: String) -> napi::Result<f64, &'static str> {
+        let json = crate::kernel::discover::export_isf(&self.kernel, self.btf.as_deref().map(Vec::as_slice)).map_err(to_js)?;
+        std::fs::write(&path, json.as_bytes()).map_err(|e| to_js(crate::Error::Io(format!("cannot write {path}: {e}"))))?;
+        Ok(json.len() as f64)
     }
 
     /// Raw VMCOREINFO lines as [key, value] pairs.

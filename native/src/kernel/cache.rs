@@ -146,6 +146,23 @@ fn source_from(c: u8) -> Option<Source> {
 pub fn encode(p: &Profile) -> Vec<u8> {
     let mut all: Vec<(String, u64)> = p.symbols.all().into_iter().filter(|(n, _)| n.len() <= u16::MAX as usize).collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
+    // Names repeat (static symbols): the one the table itself answers with goes first, and lookups
+    // take the first of equals, so a cached profile resolves a name exactly as the live one did.
+    let mut i = 0;
+    while i < all.len() {
+        let mut j = i + 1;
+        while j < all.len() && all[j].0 == all[i].0 {
+            j += 1;
+        }
+        if j - i > 1 {
+            if let Some(want) = p.symbols.address_of(&all[i].0) {
+                if let Some(k) = all[i..j].iter().position(|e| e.1 == want) {
+                    all[i..j].swap(0, k);
+                }
+            }
+        }
+        i = j;
+    }
     let mut names: Vec<u8> = Vec::new();
     let mut entries = Vec::with_capacity(all.len() * ENTRY_LEN);
     for (name, addr) in &all {
@@ -198,17 +215,17 @@ impl CachedSymbols {
 
 impl Symbols for CachedSymbols {
     fn address_of(&self, name: &str) -> Option<u64> {
+        // Lower bound: the first of equal names is the preferred one (see `encode`).
         let (mut lo, mut hi) = (0usize, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let (n, a) = self.entry(mid);
-            match n.cmp(name.as_bytes()) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(a),
+            if self.entry(mid).0 < name.as_bytes() {
+                lo = mid + 1;
+            } else {
+                hi = mid;
             }
         }
-        None
+        (lo < self.count).then(|| self.entry(lo)).filter(|(n, _)| *n == name.as_bytes()).map(|(_, a)| a)
     }
     fn len(&self) -> usize {
         self.count
@@ -357,6 +374,40 @@ mod tests {
         assert_eq!(p.symbols.address_of("init_task"), Some(0xffff_ffff_8be1_aa40));
         assert_eq!(p.symbols.len(), 2);
         assert_eq!(p.symbols_source, Source::Kallsyms);
+    }
+
+    /// A table that prefers the second of two same-named symbols (as kallsyms prefers globals).
+    struct Prefers(Vec<(String, u64)>);
+    impl Symbols for Prefers {
+        fn address_of(&self, name: &str) -> Option<u64> {
+            self.0.iter().filter(|(n, _)| n == name).map(|e| e.1).max()
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn all(&self) -> Vec<(String, u64)> {
+            self.0.clone()
+        }
+        fn source(&self) -> Source {
+            Source::Kallsyms
+        }
+    }
+
+    #[test]
+    fn duplicate_names_resolve_as_the_live_table_did() {
+        let mut list = Vec::new();
+        for i in 0..50u64 {
+            list.push((format!("sym{i:02}"), 0x1000 + i));
+        }
+        list.push(("sym07".into(), 0x9999));
+        list.push(("sym07".into(), 0x0001));
+        let p = Profile { symbols: Arc::new(Prefers(list)), symbols_source: Source::Kallsyms, types: None, btf: None };
+        let back = decode(encode(&p)).unwrap();
+        assert_eq!(back.symbols.address_of("sym07"), Some(0x9999));
+        assert_eq!(back.symbols.address_of("sym00"), Some(0x1000));
+        assert_eq!(back.symbols.address_of("sym49"), Some(0x1000 + 49));
+        assert_eq!(back.symbols.address_of("sym"), None);
+        assert_eq!(back.symbols.len(), 52);
     }
 
     #[test]

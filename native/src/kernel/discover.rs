@@ -44,6 +44,16 @@ pub struct DiscoveryReport {
 pub struct Discovery {
     pub kernel: Kernel,
     pub report: DiscoveryReport,
+    /// The raw vmlinux BTF the types came from, when they came from BTF (for ISF export).
+    pub btf: Option<Arc<Vec<u8>>>,
+}
+
+/// A Volatility 3 ISF of the discovered kernel: kallsyms (made link-time again) + BTF layouts.
+pub fn export_isf(kernel: &Kernel, btf: Option<&[u8]>) -> Result<String> {
+    let btf = btf.ok_or_else(|| Error::NotFound("no vmlinux BTF was found for this kernel, so there are no types to export".into()))?;
+    let parsed = super::btf::Btf::parse(btf.to_vec())?;
+    let banner = kernel.facts.banner.as_deref().ok_or_else(|| Error::NotFound("the kernel banner is unknown".into()))?;
+    super::isf::export(kernel.symbols.as_ref(), &parsed, &format!("{banner}\n"), kernel.facts.kaslr_offset)
 }
 
 struct Clock {
@@ -124,7 +134,7 @@ fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> 
 
     // 2. Paging: DTB from init_top_pgt, checked by walking the kernel's own mapping of itself. Without
     //    VMCOREINFO, a System.map and the banner's place in RAM give KASLR and the DTB (as Volatility scans).
-    let (vmci, spaces, given_symbols) = match found {
+    let (vmci, spaces, given) = match found {
         Ok(vmci) => {
             report.vmcoreinfo_phys = vmci.phys_addr;
             facts_from_vmcoreinfo(&vmci, &mut facts)?;
@@ -132,16 +142,13 @@ fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> 
             (vmci, spaces, None)
         }
         Err(Error::NotFound(m)) => {
-            let Some(map_path) = &opts.system_map else {
-                let more = if opts.vmlinux.is_some() || opts.isf.is_some() {
-                    "; --vmlinux and --isf are not supported yet without VMCOREINFO, give --system-map"
-                } else {
-                    "; without VMCOREINFO, give --system-map (or check --ram-layout)"
-                };
-                return Err(Error::NotFound(format!("{m}{more}")));
+            let Some(linked) = load_given(opts, 0) else {
+                return Err(Error::NotFound(format!("{m}; without VMCOREINFO, give --system-map, --vmlinux or --isf (or check --ram-layout)")));
             };
-            let (spaces, symbols) = locate_with_system_map(&phys, map_path, &mut facts)?;
-            (Vmcoreinfo::default(), spaces, Some(symbols))
+            let linked = linked?;
+            let spaces = locate_by_banner(&phys, linked.symbols.as_ref(), &mut facts)?;
+            let given = load_given(opts, facts.kaslr_offset).ok_or_else(|| Error::NotFound("fallback profile vanished".into()))??;
+            (Vmcoreinfo::default(), spaces, Some(given))
         }
         Err(e) => return Err(e),
     };
@@ -167,7 +174,7 @@ fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> 
     let profile = match profile {
         Some(p) => p,
         None => {
-            let p = build_profile(spaces.kernel_tables(), phys.as_ref(), &vmci, given_symbols, &mut report, &mut clock)?;
+            let p = build_profile(spaces.kernel_tables(), phys.as_ref(), &vmci, given, opts, facts.kaslr_offset, &mut report, &mut clock)?;
             let p = Arc::new(p);
             if opts.use_cache {
                 if let Some(k) = &key {
@@ -195,8 +202,9 @@ fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> 
     clock.lap("variables");
 
     report.timings = clock.steps;
+    let btf = profile.btf.clone();
     let kernel = Kernel::from_parts(phys, Box::new(spaces), symbols, types, facts);
-    Ok(Discovery { kernel, report })
+    Ok(Discovery { kernel, report, btf })
 }
 
 fn facts_from_vmcoreinfo(v: &Vmcoreinfo, facts: &mut KernelFacts) -> Result<()> {
@@ -264,19 +272,42 @@ fn choose_address_space(
     )))
 }
 
-/// Without VMCOREINFO: the banner's physical place and the System.map give the DTB
+/// A profile the user gave (--system-map, --vmlinux, --isf; first given wins), relocated by `kaslr`.
+struct Given {
+    symbols: Arc<dyn Symbols>,
+    types: Option<Arc<dyn Types>>,
+}
+
+fn load_given(opts: &DiscoverOptions, kaslr: u64) -> Option<Result<Given>> {
+    if let Some(p) = &opts.system_map {
+        let load = || -> Result<Given> {
+            let text = std::fs::read_to_string(p).map_err(|e| Error::Io(format!("cannot read System.map {}: {e}", p.display())))?;
+            let map = super::system_map::SystemMap::parse(&text, kaslr).map_err(|e| e.context(p.display()))?;
+            Ok(Given { symbols: Arc::new(map), types: None })
+        };
+        return Some(load());
+    }
+    if let Some(p) = &opts.vmlinux {
+        return Some(super::vmlinux::load(p, kaslr).map(|v| Given {
+            symbols: Arc::new(v.symbols),
+            types: v.btf.map(|b| Arc::new(b) as Arc<dyn Types>),
+        }));
+    }
+    if let Some(p) = &opts.isf {
+        return Some(super::isf::Isf::load(p, kaslr).map(|i| Given { symbols: Arc::new(i.symbols), types: Some(Arc::new(i.types)) }));
+    }
+    None
+}
+
+/// Without VMCOREINFO: the banner's physical place and link-time symbols give the DTB
 /// (__pa(init_top_pgt) = banner_phys + (init_top_pgt − linux_banner), whatever the KASLR split), and
 /// the KASLR offset is the 2 MiB-aligned shift under which that DTB maps linux_banner to the banner.
-fn locate_with_system_map(
-    phys: &Arc<dyn PhysicalMemory>,
-    map_path: &std::path::Path,
-    facts: &mut KernelFacts,
-) -> Result<(X86AddressSpaces, Arc<dyn Symbols>)> {
-    let text = std::fs::read_to_string(map_path).map_err(|e| Error::Io(format!("cannot read System.map {}: {e}", map_path.display())))?;
-    let linked = super::system_map::SystemMap::parse(&text, 0)?;
-    let need = |n: &str| linked.address_of(n).ok_or_else(|| Error::NotFound(format!("System.map {} has no {n}", map_path.display())));
-    let banner_link = need("linux_banner")?;
-    let top_link = linked.address_of("init_top_pgt").or(linked.address_of("swapper_pg_dir")).ok_or_else(|| Error::NotFound("System.map has no init_top_pgt".into()))?;
+fn locate_by_banner(phys: &Arc<dyn PhysicalMemory>, linked: &dyn Symbols, facts: &mut KernelFacts) -> Result<X86AddressSpaces> {
+    let banner_link = linked.address_of("linux_banner").ok_or_else(|| Error::NotFound("the given symbols have no linux_banner".into()))?;
+    let top_link = linked
+        .address_of("init_top_pgt")
+        .or(linked.address_of("swapper_pg_dir"))
+        .ok_or_else(|| Error::NotFound("the given symbols have no init_top_pgt".into()))?;
     const ALIGN: u64 = 2 << 20;
     const KASLR_MAX: u64 = 1 << 30;
     for (banner_phys, banner) in vmcoreinfo::scan_banners(phys.as_ref(), 32)? {
@@ -298,15 +329,11 @@ fn locate_with_system_map(
                 for f in ["kaslr_offset", "phys_base", "dtb", "paging_levels", "release", "banner"] {
                     facts.sources.insert(f.into(), Source::Scan);
                 }
-                let symbols: Arc<dyn Symbols> = Arc::new(super::system_map::SystemMap::parse(&text, kaslr)?);
-                return Ok((X86AddressSpaces::new(phys.clone(), dtb, levels)?, symbols));
+                return X86AddressSpaces::new(phys.clone(), dtb, levels);
             }
         }
     }
-    Err(Error::NotFound(format!(
-        "no banner in RAM is mapped as linux_banner of System.map {} (wrong System.map for this kernel?)",
-        map_path.display()
-    )))
+    Err(Error::NotFound("no banner in RAM is mapped as linux_banner of the given symbols (wrong System.map/vmlinux/ISF for this kernel?)".into()))
 }
 
 /// Symbols, types and the raw BTF: what the cache keeps.
@@ -314,22 +341,34 @@ fn build_profile(
     vm: &PageTables,
     phys: &dyn PhysicalMemory,
     v: &Vmcoreinfo,
-    given: Option<Arc<dyn Symbols>>,
+    mut given: Option<Given>,
+    opts: &DiscoverOptions,
+    kaslr: u64,
     report: &mut DiscoveryReport,
     clock: &mut Clock,
 ) -> Result<Profile> {
-    let decoded = match given {
-        Some(s) => Ok(s),
+    let decoded = match given.as_ref() {
+        Some(g) => Ok(g.symbols.clone()),
         None => super::kallsyms::KallsymsLocation::from_vmcoreinfo(&v.entries)
             .and_then(|loc| super::kallsyms::decode(vm, &loc))
             .map(|t| Arc::new(t) as Arc<dyn Symbols>),
     };
     let symbols: Arc<dyn Symbols> = match decoded {
         Ok(t) => t,
-        Err(e) => {
-            report.warnings.push(format!("kallsyms not decoded ({e}); only VMCOREINFO's symbols are known"));
-            Arc::new(SymbolList::new(v.symbols(), Source::Vmcoreinfo))
-        }
+        Err(e) => match load_given(opts, kaslr) {
+            // kallsyms not in RAM (pre-6.0 VMCOREINFO): the user's System.map/vmlinux/ISF, relocated by KERNELOFFSET.
+            Some(Ok(g)) => {
+                report.warnings.push(format!("kallsyms not decoded ({e}); using the given {}", g.symbols.source().as_str()));
+                let s = g.symbols.clone();
+                given = Some(g);
+                s
+            }
+            Some(Err(ge)) => return Err(ge),
+            None => {
+                report.warnings.push(format!("kallsyms not decoded ({e}); only VMCOREINFO's symbols are known"));
+                Arc::new(SymbolList::new(v.symbols(), Source::Vmcoreinfo))
+            }
+        },
     };
     clock.lap("kallsyms");
     let symbols_source = symbols.source();
@@ -376,6 +415,7 @@ fn build_profile(
         None => (None, None),
     };
     clock.lap("btf-parse");
+    let types = types.or_else(|| given.and_then(|g| g.types));
     Ok(Profile { symbols, symbols_source, types, btf })
 }
 

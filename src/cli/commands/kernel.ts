@@ -1,11 +1,12 @@
 // `nearfield kernel` (alias `uname`): what kernel the guest runs and where each fact came from (issue #3).
 
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { call } from '../../native/gateway.js';
 import { resolveTarget } from '../../target.js';
 import { openGuest } from '../../guest.js';
 import { withFormats, withTarget, type CommonOptions } from '../common.js';
-import { action, printJson, printTable, warn } from '../output.js';
+import { action, info, printJson, printTable, warn } from '../output.js';
 import { ExitCode } from '../../errors.js';
 import type { KernelInfo } from '../../../native/binding.js';
 
@@ -37,7 +38,28 @@ export function kernelRows(info: KernelInfo): (string | number)[][] {
   ];
 }
 
+/** `nearfield profile export --isf OUT.json [target]`: a Volatility 3 ISF from what discovery found in RAM. */
+function registerProfile(program: Command): void {
+  const profile = program.command('profile').description('the discovered kernel profile (symbols + types)');
+  const exp = profile
+    .command('export')
+    .description('write a Volatility 3 ISF (symbols from kallsyms, types from BTF) so Volatility runs without the -dbg package')
+    .requiredOption('--isf <out.json>', 'where to write the ISF (JSON)');
+  withTarget(exp).action(
+    action('profile export', async (positional: string | undefined, opts: KernelOptions & { isf: string }) => {
+      const out = resolve(opts.isf);
+      const target = await resolveTarget(positional, opts);
+      const guest = await openGuest(target, { cache: opts.cache });
+      const bytes = call(out, () => guest.exportIsf(out));
+      const kinfo = call(undefined, () => guest.kernelInfo());
+      info(opts, `wrote ${out} (${bytes} bytes: ${kinfo.symbolCount} symbols, ${kinfo.btfTypeCount} BTF types, ${kinfo.release ?? 'unknown release'})`);
+      return ExitCode.ok;
+    }),
+  );
+}
+
 export function registerKernel(program: Command): void {
+  registerProfile(program);
   const cmd = program
     .command('kernel')
     .alias('uname')
@@ -50,14 +72,14 @@ export function registerKernel(program: Command): void {
       action('kernel', async (positional: string | undefined, opts: KernelOptions & { json?: boolean }) => {
         const target = await resolveTarget(positional, opts);
         const guest = await openGuest(target, opts);
-        const info = call(undefined, () => guest.kernelInfo());
+        const k = call(undefined, () => guest.kernelInfo());
         if (opts.json) {
-          printJson(info);
+          printJson(k);
         } else {
-          printTable(['fact', 'value', 'source'], kernelRows(info));
+          printTable(['fact', 'value', 'source'], kernelRows(k));
         }
-        for (const w of info.warnings) warn(w);
-        return info.warnings.length > 0 ? ExitCode.partial : ExitCode.ok;
+        for (const w of k.warnings) warn(w);
+        return k.warnings.length > 0 ? ExitCode.partial : ExitCode.ok;
       }),
     );
 }
