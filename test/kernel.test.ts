@@ -203,6 +203,8 @@ describe('nearfield kernel on the sample guest', () => {
 const variants: [string, string, number][] = [
   ['no5lvl', join(root, 'images', 'out', 'no5lvl-256m'), 4],
   ['5 GiB pc split', join(root, 'images', 'out', 'pc-5g'), 5],
+  ['q35 machine', join(root, 'images', 'out', 'q35-256m'), 5],
+  ['cloud kernel build', join(root, 'images', 'out', 'cloud-256m'), 5],
 ];
 for (const [label, dir, levels] of variants) {
   const present = existsSync(join(dir, 'ram.raw')) && existsSync(join(dir, 'truth.json'));
@@ -213,6 +215,11 @@ for (const [label, dir, levels] of variants) {
       expect(k.release).toBe(t.uname.release);
       expect(k.banner).toBe(t.kernel.proc_version);
       expect(k.pagingLevels).toBe(levels);
+      expect(k.symbolSource).toBe('kallsyms');
+      expect(k.typeSource).toBe('btf');
+      expect(k.warnings).toEqual([]);
+      // KASLR as the guest saw it: _text moved from __START_KERNEL.
+      expect(BigInt(k.kaslrOffset)).toBe(BigInt(t.kernel.symbols._text.address) - 0xffffffff81000000n);
     });
   });
 }

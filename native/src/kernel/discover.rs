@@ -634,6 +634,33 @@ mod tests {
         assert!(d.report.warnings.iter().any(|w| w.contains("kallsyms")), "{:?}", d.report.warnings);
     }
 
+    /// The 5 GiB QEMU pc guest: RAM past 3 GiB of the file sits at 4 GiB, and the direct map reaches it.
+    #[test]
+    fn pc_guest_above_4g() {
+        let dir = std::env::var_os("NEARFIELD_TEST_OUT_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../images/out"))
+            .join("pc-5g");
+        if !dir.join("ram.raw").exists() {
+            eprintln!("skipped: no 5 GiB pc guest in {}", dir.display());
+            return;
+        }
+        let opts = DiscoverOptions { ram: dir.join("ram.raw"), layout: "auto".into(), use_cache: false, ..Default::default() };
+        let d = discover(&opts).unwrap();
+        assert!(d.report.layout.starts_with("qemu-pc, below-4G split at 3 GiB"), "{}", d.report.layout);
+        let k = &d.kernel;
+        let high = 0x1_4000_0000u64; // 5 GiB guest-physical = file offset 4 GiB
+        assert_eq!(k.spaces.kernel_virt_to_phys(k.facts.page_offset_base + high).unwrap(), high);
+        let mut b = [0u8; 8];
+        k.phys.read_phys(high, &mut b).unwrap();
+        let mut via_map = [0u8; 8];
+        k.read(k.facts.page_offset_base + high, &mut via_map).unwrap();
+        assert_eq!(b, via_map);
+        // The PCI hole is not RAM.
+        assert!(matches!(k.phys.read_phys(0xE000_0000, &mut b), Err(Error::Fault { .. })));
+        assert!(k.phys.read_phys(0x1_8000_0000, &mut b).is_err());
+    }
+
     #[test]
     fn real_guest_raw_and_core_agree() {
         let Some(dir) = guest_dir() else {
