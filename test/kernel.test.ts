@@ -191,6 +191,16 @@ describe('nearfield kernel on the sample guest', () => {
     }
   });
 
+  it('the async twin opens the same kernel and keeps error codes', async () => {
+    const { openGuestAsync } = (await import(join(root, 'dist', 'src', 'guest.js'))) as typeof import('../src/guest.js');
+    const target = { name: 'sample', ram: s.core, ramLayout: 'auto', isSample: true };
+    const g = await openGuestAsync(target, { cache: false });
+    const k = g.kernelInfo();
+    expect(k.release).toBe(truth.uname.release);
+    expect(g.symbol('init_task')).toBe(truth.kernel.symbols.init_task.address);
+    await expect(openGuestAsync({ ...target, ram: s.truth }, { cache: false })).rejects.toMatchObject({ code: 'NOT_FOUND', file: s.truth });
+  });
+
   it('an unknown layout is refused', () => {
     const r = run(['kernel', '--ram', s.ram, '--ram-layout', 'vmware', '--no-cache']);
     expect(r.status).toBe(1);
