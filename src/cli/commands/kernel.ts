@@ -14,7 +14,7 @@ export type KernelOptions = CommonOptions & { systemMap?: string; vmlinux?: stri
 
 function row(info: KernelInfo, label: string, value: string | number | null | undefined, fact?: string): (string | number)[] {
   const source = fact ? info.sources.find((s) => s.fact === fact)?.source ?? '-' : '';
-  return [label, value === null || value === undefined || value === '' ? '-' : value, source];
+  return [label, source, value === null || value === undefined || value === '' ? '-' : value];
 }
 
 export function kernelRows(info: KernelInfo): (string | number)[][] {
@@ -29,12 +29,12 @@ export function kernelRows(info: KernelInfo): (string | number)[][] {
     row(info, 'direct map (page_offset_base)', info.pageOffsetBase, 'page_offset_base'),
     row(info, 'vmemmap_base', info.vmemmapBase, 'vmemmap_base'),
     row(info, 'vmalloc_base', info.vmallocBase, 'vmalloc_base'),
-    [ 'symbols', info.symbolCount, info.symbolSource ],
-    [ 'types (BTF)', info.btfTypeCount, info.typeSource ],
+    [ 'symbols', info.symbolSource, info.symbolCount ],
+    [ 'types (BTF)', info.typeSource, info.btfTypeCount ],
     row(info, 'VMCOREINFO', info.vmcoreinfoPhys ? `${info.vmcoreinfoEntries} entries at ${info.vmcoreinfoPhys}` : `${info.vmcoreinfoEntries} entries`, 'vmcoreinfo'),
-    [ 'RAM', `${info.format}, ${info.layout}`, info.layoutGuessed ? 'guessed' : '' ],
-    [ 'profile cache', info.cacheHit ? `hit (${info.cacheFile ?? ''})` : 'miss', '' ],
-    [ 'discovery', `${info.totalMs.toFixed(1)} ms`, '' ],
+    [ 'RAM', info.layoutGuessed ? 'guessed' : '', `${info.format}, ${info.layout}` ],
+    [ 'profile cache', '', info.cacheHit ? `hit (${info.cacheFile ?? ''})` : 'miss' ],
+    [ 'discovery', '', `${info.totalMs.toFixed(1)} ms` ],
   ];
 }
 
@@ -76,7 +76,7 @@ export function registerKernel(program: Command): void {
         if (opts.json) {
           printJson(k);
         } else {
-          printTable(['fact', 'value', 'source'], kernelRows(k));
+          printTable(['fact', 'source', 'value'], kernelRows(k));
         }
         for (const w of k.warnings) warn(w);
         return k.warnings.length > 0 ? ExitCode.partial : ExitCode.ok;
