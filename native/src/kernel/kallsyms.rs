@@ -595,7 +595,7 @@ pub(crate) mod tests {
         // Layout: offsets, relative_base, num_syms, names, markers(none), token_table, token_index.
         let mut mem = Vec::new();
         let align = |m: &mut Vec<u8>| {
-            while m.len() % 8 != 0 {
+            while !m.len().is_multiple_of(8) {
                 m.push(0)
             }
         };

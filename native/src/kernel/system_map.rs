@@ -66,7 +66,7 @@ impl SystemMap {
         for (i, (name, kind, _)) in symbols.iter().enumerate() {
             match by_name.get(name) {
                 // A global definition beats an earlier static one of the same name.
-                Some(&j) if !(kind.is_ascii_uppercase() && !symbols[j].1.is_ascii_uppercase()) => {}
+                Some(&j) if !kind.is_ascii_uppercase() || symbols.get(j).is_some_and(|s| s.1.is_ascii_uppercase()) => {}
                 _ => {
                     by_name.insert(name.clone(), i);
                 }

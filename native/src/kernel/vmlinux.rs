@@ -192,7 +192,7 @@ mod tests {
         let o_str = place(&strtab, &mut out);
         let o_sym = place(&symtab, &mut out);
         let o_btf = place(&btf, &mut out);
-        while out.len() % 8 != 0 {
+        while !out.len().is_multiple_of(8) {
             out.push(0);
         }
         let shoff = out.len() as u64;
