@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { withFormats, withTarget, type CommonOptions } from '../common.js';
 import { action, printJson, printTable } from '../output.js';
 import { finish, guestFor } from '../walkers-common.js';
+import { meminfoLine } from './meminfo.js';
 
 interface FreeOptions extends CommonOptions {
   bytes?: boolean;
@@ -11,6 +12,7 @@ interface FreeOptions extends CommonOptions {
   mebi?: boolean;
   gibi?: boolean;
   human?: boolean;
+  all?: boolean;
 }
 
 export interface FreeRecord {
@@ -54,15 +56,20 @@ export function registerFree(program: Command): void {
     .option('-k, --kibi', 'show KiB (default)')
     .option('-m, --mebi', 'show MiB')
     .option('-g, --gibi', 'show GiB')
-    .option('-h, --human', 'show human-readable units');
+    .option('-h, --human', 'show human-readable units')
+    .option('-a, --all', 'every /proc/meminfo field instead of the table (like nearfield meminfo)');
   withFormats(withTarget(cmd), false).action(
     action('free', async (positional: string | undefined, opts: FreeOptions) => {
       const { guest } = await guestFor(positional, opts);
       const info = guest.meminfo();
       const m = Object.fromEntries(info.fields.map((f) => [f.name, f.value]));
       const r = freeRecord(m);
+      if (opts.all && !opts.json) {
+        process.stdout.write(info.fields.map((f) => meminfoLine(f.name, f.value, f.unit)).join('\n') + '\n');
+        return finish(info.warnings, opts);
+      }
       if (opts.json) {
-        printJson({ ...r, unit: 'kB', warnings: info.warnings });
+        printJson({ ...r, unit: 'kB', ...(opts.all ? { meminfo: m } : {}), warnings: info.warnings });
         return finish(info.warnings, opts);
       }
       const fmt = (kb: number): string | number => {

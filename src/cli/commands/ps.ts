@@ -46,7 +46,8 @@ export interface PsRow {
   address: string;
 }
 
-type TaskRecord = ReturnType<Awaited<ReturnType<typeof guestFor>>['guest']['tasks']>['tasks'][number];
+type TaskListRecord = ReturnType<Awaited<ReturnType<typeof guestFor>>['guest']['tasks']>;
+type TaskRecord = TaskListRecord['tasks'][number];
 
 function row(t: TaskRecord, pid: number, tid: number | null, bootWallNs: number | null): PsRow {
   const start = num(t.startTimeNs) ?? 0;
@@ -155,7 +156,8 @@ export function registerPs(program: Command): void {
   withFormats(withTarget(cmd)).action(
     action('ps', async (positional: string | undefined, opts: PsOptions) => {
       const { guest } = await guestFor(positional, opts);
-      const list = guest.tasks({ threads: opts.threads === true, cmdline: opts.cmdline !== false });
+      // tasksJson: one JSON text parsed by V8 is much cheaper than napi building every task object
+      const list = JSON.parse(guest.tasksJson({ threads: opts.threads === true, cmdline: opts.cmdline !== false })) as TaskListRecord;
       let bootWall: number | null = null;
       let nowMs: number | null = null;
       try {
