@@ -81,7 +81,7 @@ pub fn dmesg(k: &Kernel) -> Result<Log> {
     let t = |p: &str| k.offset("prb_data_ring", p);
     let count_bits = k.read_u32(dr + d("count_bits")?)?;
     let size_bits = k.read_u32(tr + t("size_bits")?)?;
-    if count_bits > MAX_COUNT_BITS || size_bits > MAX_SIZE_BITS || size_bits < 4 {
+    if count_bits > MAX_COUNT_BITS || !(4..=MAX_SIZE_BITS).contains(&size_bits) {
         return Err(Error::bad(format!("printk ring at {prb:#x}: count_bits {count_bits}, size_bits {size_bits}")));
     }
     let descs = k.read_u64(dr + d("descs")?)?;

@@ -71,7 +71,8 @@ pub fn meminfo(k: &Kernel) -> Result<Meminfo> {
     let totalram = clamp_nonneg(k.read_i64(k.symbol("_totalram_pages")?)?);
     let freeram = st.zone("NR_FREE_PAGES")?;
     let shared = st.node("NR_SHMEM")?;
-    let buffers = nr_blockdev_pages(k)?;
+    // A damaged block-device inode list costs Buffers (and Cached's exactness), not the whole report.
+    let buffers = opt("Buffers", nr_blockdev_pages(k));
     // si_swapinfo(): nr_to_be_unused is only non-zero during swapoff
     let total_swap = opt("SwapTotal", sym_i64(k, "total_swap_pages").map(clamp_nonneg));
     let free_swap = opt("SwapFree", sym_i64(k, "nr_swap_pages").map(clamp_nonneg));
@@ -79,7 +80,7 @@ pub fn meminfo(k: &Kernel) -> Result<Meminfo> {
     let swapcached = opt("SwapCached", st.node("NR_SWAPCACHE"));
 
     let file_pages = st.node("NR_FILE_PAGES")? as i64;
-    let cached = (file_pages - swapcached.unwrap_or(0) as i64 - buffers as i64).max(0) as u64;
+    let cached = (file_pages - swapcached.unwrap_or(0) as i64 - buffers.unwrap_or(0) as i64).max(0) as u64;
     let lru = |name: &str| st.node(name);
     let (active_anon, inactive_anon) = (lru("NR_ACTIVE_ANON")?, lru("NR_INACTIVE_ANON")?);
     let (active_file, inactive_file) = (lru("NR_ACTIVE_FILE")?, lru("NR_INACTIVE_FILE")?);
@@ -99,7 +100,7 @@ pub fn meminfo(k: &Kernel) -> Result<Meminfo> {
     f("MemTotal", Some(totalram), true);
     f("MemFree", Some(freeram), true);
     f("MemAvailable", Some(available), true);
-    f("Buffers", Some(buffers), true);
+    f("Buffers", buffers, true);
     f("Cached", Some(cached), true);
     f("SwapCached", swapcached, true);
     f("Active", Some(active_anon + active_file), true);

@@ -273,11 +273,12 @@ pub fn walk_tasks(k: &Kernel, opts: &TaskOptions) -> Result<TaskList> {
     let mut out = TaskList::default();
     for node in walk.nodes {
         let addr = node - layout.tasks;
+        // The list itself was walked and checked already: one unreadable task is skipped, the listing goes on.
         let mut task = match read_task(k, &layout, addr, true) {
             Ok(t) => t,
             Err(e) => {
-                out.warnings.push(format!("task list: stopped at task_struct {addr:#x}: {e}"));
-                return Ok(out);
+                out.warnings.push(format!("task list: task_struct {addr:#x} skipped: {e}"));
+                continue;
             }
         };
         if opts.cmdline {
@@ -753,15 +754,16 @@ mod tests {
     }
 
     #[test]
-    fn absurd_task_fields_stop_the_walk() {
+    fn absurd_task_is_skipped_with_a_warning() {
         let mut g = G::new();
         let init = g.init;
         let _a = g.task(1, &[0xff; 16], init, 1, 0);
         let b = g.task(2, b"ok", init, 1, 0);
         g.f.put_u32(b + 0x10, 0x7fff_ffff);
+        let _c = g.task(3, b"after", init, 1, 0);
         let k = g.f.kernel();
         let list = walk_tasks(&k, &TaskOptions::default()).unwrap();
-        assert_eq!(list.tasks.len(), 1);
+        assert_eq!(list.tasks.iter().map(|t| t.pid).collect::<Vec<_>>(), vec![1, 3], "the absurd task is skipped, the rest listed");
         assert_eq!(list.tasks[0].comm.chars().count(), 16, "comm is bounded to TASK_COMM_LEN");
         assert!(list.warnings[0].contains("implausible pid"), "{:?}", list.warnings);
     }
