@@ -173,3 +173,16 @@ describe('ps on a damaged task list', () => {
     }
   });
 });
+
+describe('pstree', () => {
+  it('hangs every process under the parent the guest reported', () => {
+    const { tree } = json<{ tree: Truth[] }>('pstree', files['ram.raw']!);
+    const parentOf = new Map<number, number>();
+    const visit = (n: Truth, parent: number) => {
+      parentOf.set(n.pid, parent);
+      for (const c of n.children) visit(c, n.pid);
+    };
+    for (const r of tree) visit(r, 0);
+    for (const p of truth.processes) expect(parentOf.get(p.pid), `pid ${p.pid}`).toBe(p.ppid);
+  });
+});

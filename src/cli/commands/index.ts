@@ -15,6 +15,7 @@ const commands: { names: string[]; load: () => Promise<Register> }[] = [
   { names: ['buddyinfo'], load: async () => (await import('./buddyinfo.js')).registerBuddyinfo },
   { names: ['uptime'], load: async () => (await import('./uptime.js')).registerUptime },
   { names: ['dmesg'], load: async () => (await import('./dmesg.js')).registerDmesg },
+  { names: ['pstree'], load: async () => (await import('./pstree.js')).registerPstree },
   { names: ['df'], load: async () => (await import('./df.js')).registerDf },
   { names: ['ls'], load: async () => (await import('./ls.js')).registerLs },
   { names: ['cat'], load: async () => (await import('./cat.js')).registerCat },
