@@ -145,7 +145,7 @@ fn source_from(c: u8) -> Option<Source> {
 
 pub fn encode(p: &Profile) -> Vec<u8> {
     let mut all: Vec<(String, u64)> = p.symbols.all().into_iter().filter(|(n, _)| n.len() <= u16::MAX as usize).collect();
-    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     // Names repeat (static symbols): the one the table itself answers with goes first, and lookups
     // take the first of equals, so a cached profile resolves a name exactly as the live one did.
     let mut i = 0;
@@ -163,14 +163,15 @@ pub fn encode(p: &Profile) -> Vec<u8> {
         }
         i = j;
     }
-    let mut names: Vec<u8> = Vec::new();
-    let mut entries = Vec::with_capacity(all.len() * ENTRY_LEN);
+    let mut names: Vec<u8> = Vec::with_capacity(all.iter().map(|e| e.0.len()).sum());
+    let mut entries: Vec<u8> = Vec::with_capacity(all.len() * ENTRY_LEN);
     for (name, addr) in &all {
-        entries.extend((names.len() as u32).to_le_bytes());
-        entries.extend((name.len() as u16).to_le_bytes());
-        entries.extend(0u16.to_le_bytes());
-        entries.extend(addr.to_le_bytes());
-        names.extend(name.as_bytes());
+        let mut e = [0u8; ENTRY_LEN];
+        e[0..4].copy_from_slice(&(names.len() as u32).to_le_bytes());
+        e[4..6].copy_from_slice(&(name.len() as u16).to_le_bytes());
+        e[8..16].copy_from_slice(&addr.to_le_bytes());
+        entries.extend_from_slice(&e);
+        names.extend_from_slice(name.as_bytes());
     }
     let btf = p.btf.as_deref().map(Vec::as_slice).unwrap_or(&[]);
     let type_count = p.types.as_ref().map_or(0, |t| t.type_count()) as u32;
@@ -179,17 +180,17 @@ pub fn encode(p: &Profile) -> Vec<u8> {
     payload.extend((all.len() as u32).to_le_bytes());
     payload.extend(type_count.to_le_bytes());
     payload.extend((names.len() as u32).to_le_bytes());
-    payload.extend(entries);
-    payload.extend(names);
-    payload.extend((btf.len() as u32).to_le_bytes());
-    payload.extend(btf);
+    payload.extend_from_slice(&entries);
+    payload.extend_from_slice(&names);
+    payload.extend_from_slice(&(btf.len() as u32).to_le_bytes());
+    payload.extend_from_slice(btf);
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend(MAGIC);
     out.extend(VERSION.to_le_bytes());
     out.extend(0u32.to_le_bytes());
     out.extend((payload.len() as u64).to_le_bytes());
     out.extend(checksum(&payload).to_le_bytes());
-    out.extend(payload);
+    out.extend_from_slice(&payload);
     out
 }
 
