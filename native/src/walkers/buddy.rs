@@ -80,7 +80,7 @@ pub fn online_nodes(k: &Kernel) -> Result<Vec<(u32, u64)>> {
                 continue;
             }
         }
-        let id = k.read_uint(p + node_id.offset, node_id.size)?;
+        let id = k.read_uint(p.wrapping_add(node_id.offset), node_id.size)?;
         if id != nid as u64 {
             return Err(Error::bad(format!("node_data[{nid}] at {p:#x} says node_id {id}")));
         }
@@ -96,16 +96,19 @@ pub fn online_nodes(k: &Kernel) -> Result<Vec<(u32, u64)>> {
 pub fn all_zones(k: &Kernel) -> Result<Vec<ZoneRef>> {
     let zones_m = k.member("pglist_data", "node_zones")?;
     let zone_size = k.size_of("zone")?;
+    if zone_size == 0 || zone_size > 1 << 20 {
+        return Err(Error::bad(format!("struct zone size {zone_size} not plausible")));
+    }
     let nzones = zones_m.array_len.unwrap_or(zones_m.size / zone_size.max(1)).min(MAX_ZONES);
     let name_off = k.offset("zone", "name")?;
     let present = k.member("zone", "present_pages")?;
     let mut out = Vec::new();
     for (nid, pgdat) in online_nodes(k)? {
         for z in 0..nzones {
-            let address = pgdat + zones_m.offset + z * zone_size;
-            let name_ptr = k.read_u64(address + name_off)?;
+            let address = pgdat.wrapping_add(zones_m.offset + z * zone_size);
+            let name_ptr = k.read_u64(address.wrapping_add(name_off))?;
             let name = if name_ptr == 0 { format!("zone{z}") } else { k.read_cstr(name_ptr, 32)? };
-            let present_pages = k.read_uint(address + present.offset, present.size)?;
+            let present_pages = k.read_uint(address.wrapping_add(present.offset), present.size)?;
             out.push(ZoneRef { node: nid, address, name, present_pages });
         }
     }
@@ -115,6 +118,9 @@ pub fn all_zones(k: &Kernel) -> Result<Vec<ZoneRef>> {
 pub fn buddyinfo(k: &Kernel) -> Result<Buddyinfo> {
     let fa = k.member("zone", "free_area")?;
     let fa_size = k.size_of("free_area")?;
+    if fa_size == 0 || fa_size > 4096 {
+        return Err(Error::bad(format!("struct free_area size {fa_size} not plausible")));
+    }
     let orders = fa.array_len.unwrap_or(fa.size / fa_size.max(1));
     if orders == 0 || orders > MAX_ORDERS {
         return Err(Error::bad(format!("zone.free_area has {orders} orders")));
@@ -128,7 +134,7 @@ pub fn buddyinfo(k: &Kernel) -> Result<Buddyinfo> {
         }
         let mut free = Vec::with_capacity(orders as usize);
         for order in 0..orders {
-            let n = k.read_uint(zone.address + fa.offset + order * fa_size + nr_free.offset, nr_free.size)?;
+            let n = k.read_uint(zone.address.wrapping_add(fa.offset + order * fa_size + nr_free.offset), nr_free.size)?;
             let pages = n.saturating_mul(1 << order);
             free_pages = free_pages.saturating_add(pages);
             if order as u32 >= HIGH_ORDER {

@@ -75,8 +75,8 @@ fn cstr(bytes: &[u8], m: Option<Member>) -> String {
 pub fn dmesg(k: &Kernel) -> Result<Log> {
     let prb = k.read_u64(k.symbol("prb")?)?;
     let rb = |p: &str| k.offset("printk_ringbuffer", p);
-    let dr = prb + rb("desc_ring")?;
-    let tr = prb + rb("text_data_ring")?;
+    let dr = prb.wrapping_add(rb("desc_ring")?);
+    let tr = prb.wrapping_add(rb("text_data_ring")?);
     let d = |p: &str| k.offset("prb_desc_ring", p);
     let t = |p: &str| k.offset("prb_data_ring", p);
     let count_bits = k.read_u32(dr + d("count_bits")?)?;
@@ -108,6 +108,9 @@ pub fn dmesg(k: &Kernel) -> Result<Log> {
     };
     let count = 1u64 << count_bits;
     let size = 1u64 << size_bits;
+    if l.desc_size == 0 || l.desc_size > 4096 || l.info_size == 0 || l.info_size > 4096 {
+        return Err(Error::bad(format!("printk ring: descriptor size {} / info size {} not plausible", l.desc_size, l.info_size)));
+    }
     // Read both arrays and the text ring once: a few hundred KiB at most for the default 2^17-byte log.
     let mut desc_bytes = vec![0u8; (count * l.desc_size) as usize];
     k.read(descs, &mut desc_bytes).map_err(|e| e.context("reading the printk descriptor ring"))?;

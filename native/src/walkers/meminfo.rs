@@ -88,13 +88,13 @@ pub fn meminfo(k: &Kernel) -> Result<Meminfo> {
     let sreclaimable = st.node("NR_SLAB_RECLAIMABLE_B")?;
     let sunreclaim = st.node("NR_SLAB_UNRECLAIMABLE_B")?;
     let misc_reclaimable = st.node("NR_KERNEL_MISC_RECLAIMABLE")?;
-    let available = si_mem_available(k, freeram, active_file + inactive_file, sreclaimable + misc_reclaimable)?;
+    let available = si_mem_available(k, freeram, active_file.saturating_add(inactive_file), sreclaimable.saturating_add(misc_reclaimable))?;
 
     // true: a page count shown in kB; false: the kernel's value is shown as is (already kB, or a count).
     let mut f = |name: &'static str, v: Option<u64>, pages: bool| {
         if let Some(value) = v {
             let kb = !name.starts_with("HugePages_");
-            out.fields.push(Field { name, value: if pages { value * page_kb } else { value }, kb });
+            out.fields.push(Field { name, value: if pages { value.saturating_mul(page_kb) } else { value }, kb });
         }
     };
     f("MemTotal", Some(totalram), true);
@@ -103,8 +103,8 @@ pub fn meminfo(k: &Kernel) -> Result<Meminfo> {
     f("Buffers", buffers, true);
     f("Cached", Some(cached), true);
     f("SwapCached", swapcached, true);
-    f("Active", Some(active_anon + active_file), true);
-    f("Inactive", Some(inactive_anon + inactive_file), true);
+    f("Active", Some(active_anon.saturating_add(active_file)), true);
+    f("Inactive", Some(inactive_anon.saturating_add(inactive_file)), true);
     f("Active(anon)", Some(active_anon), true);
     f("Inactive(anon)", Some(inactive_anon), true);
     f("Active(file)", Some(active_file), true);
@@ -122,8 +122,8 @@ pub fn meminfo(k: &Kernel) -> Result<Meminfo> {
     f("AnonPages", st.node("NR_ANON_MAPPED").ok(), true);
     f("Mapped", st.node("NR_FILE_MAPPED").ok(), true);
     f("Shmem", Some(shared), true);
-    f("KReclaimable", Some(sreclaimable + misc_reclaimable), true);
-    f("Slab", Some(sreclaimable + sunreclaim), true);
+    f("KReclaimable", Some(sreclaimable.saturating_add(misc_reclaimable)), true);
+    f("Slab", Some(sreclaimable.saturating_add(sunreclaim)), true);
     f("SReclaimable", Some(sreclaimable), true);
     f("SUnreclaim", Some(sunreclaim), true);
     f("KernelStack", st.node("NR_KERNEL_STACK_KB").ok(), false);
@@ -189,10 +189,11 @@ fn sym_i64(k: &Kernel, name: &str) -> Result<i64> {
 fn si_mem_available(k: &Kernel, free: u64, pagecache: u64, reclaimable: u64) -> Result<u64> {
     let wmark_low = low_watermarks(k)?;
     let reserve = clamp_nonneg(sym_i64(k, "totalreserve_pages")?);
-    let mut available = free as i64 - reserve as i64;
-    available += (pagecache - (pagecache / 2).min(wmark_low)) as i64;
-    available += (reclaimable - (reclaimable / 2).min(wmark_low)) as i64;
-    Ok(available.max(0) as u64)
+    // i128: the kernel's longs cannot overflow on real counts; a hostile guest's could
+    let mut available = free as i128 - reserve as i128;
+    available += (pagecache - (pagecache / 2).min(wmark_low)) as i128;
+    available += (reclaimable - (reclaimable / 2).min(wmark_low)) as i128;
+    Ok(available.clamp(0, u64::MAX as i128) as u64)
 }
 
 /// Sum of low_wmark_pages(zone) = _watermark[WMARK_LOW] + watermark_boost over every zone of every online node.
@@ -202,9 +203,9 @@ fn low_watermarks(k: &Kernel) -> Result<u64> {
     let low = u64::try_from(k.enumerator("WMARK_LOW")?).map_err(|_| Error::bad("WMARK_LOW < 0"))?;
     let mut sum = 0u64;
     for zone in crate::walkers::buddy::all_zones(k)? {
-        sum = sum.wrapping_add(k.read_u64(zone.address + wm.offset + low * 8)?);
+        sum = sum.wrapping_add(k.read_u64(zone.address.wrapping_add(wm.offset + low.min(16) * 8))?);
         if let Some(b) = boost {
-            sum = sum.wrapping_add(k.read_uint(zone.address + b.offset, b.size)?);
+            sum = sum.wrapping_add(k.read_uint(zone.address.wrapping_add(b.offset), b.size)?);
         }
     }
     Ok(sum)
@@ -223,8 +224,8 @@ fn nr_blockdev_pages(k: &Kernel) -> Result<u64> {
     }
     let mut sum = 0u64;
     for node in walk.nodes {
-        let mapping = k.read_u64(node - node_off + mapping_off)?;
-        sum = sum.wrapping_add(k.read_uint(mapping + nrpages.offset, nrpages.size)?);
+        let mapping = k.read_u64(node.wrapping_sub(node_off).wrapping_add(mapping_off))?;
+        sum = sum.wrapping_add(k.read_uint(mapping.wrapping_add(nrpages.offset), nrpages.size)?);
     }
     Ok(sum)
 }
@@ -236,7 +237,7 @@ fn committed_as(k: &Kernel) -> Result<u64> {
     let counters = k.read_u64(pc + k.offset("percpu_counter", "counters")?)?;
     let mut sum = count;
     for cpu in cpus_in_mask(k, "__cpu_online_mask")? {
-        sum += k.read_u32(per_cpu_ptr(k, counters, cpu)?)? as i32 as i64;
+        sum = sum.saturating_add(k.read_u32(per_cpu_ptr(k, counters, cpu)?)? as i32 as i64);
     }
     Ok(clamp_nonneg(sum))
 }
@@ -248,16 +249,16 @@ fn vm_commit_limit(k: &Kernel, totalram: u64, total_swap: u64, hugetlb_pages: u6
         kbytes >> (k.facts.page_size.max(4096).trailing_zeros() - 10)
     } else {
         let ratio = k.read_u32(k.symbol("sysctl_overcommit_ratio")?)? as u64;
-        totalram.saturating_sub(hugetlb_pages) * ratio / 100
+        (totalram.saturating_sub(hugetlb_pages) as u128 * ratio as u128 / 100).min(u64::MAX as u128) as u64
     };
-    Ok(allowed + total_swap)
+    Ok(allowed.saturating_add(total_swap))
 }
 
 /// mm/percpu.c pcpu_nr_pages(): pcpu_nr_populated * pcpu_nr_units.
 fn percpu_pages(k: &Kernel) -> Result<u64> {
     let populated = k.read_u64(k.symbol("pcpu_nr_populated")?)?;
     let units = k.read_u32(k.symbol("pcpu_nr_units")?)? as u64;
-    Ok(populated * units)
+    Ok(populated.saturating_mul(units))
 }
 
 struct Hugetlb {
@@ -286,8 +287,8 @@ fn hstates(k: &Kernel) -> Result<Hugetlb> {
         let a = base + i as u64 * size;
         let ord = rd(a, order)?.min(30);
         let count = rd(a, nr)?;
-        h.total_kb += (page << ord) * count / 1024;
-        h.total_pages += count << ord;
+        h.total_kb = h.total_kb.saturating_add((page << ord).saturating_mul(count) / 1024);
+        h.total_pages = h.total_pages.saturating_add(count.saturating_mul(1 << ord));
         if i == default_idx {
             h.default = (count, rd(a, free)?, rd(a, resv)?, rd(a, surp)?);
             h.default_size_kb = (page << ord) / 1024;
@@ -306,9 +307,9 @@ fn direct_map(k: &Kernel) -> Result<Vec<(&'static str, u64)>> {
     let base = k.symbol("direct_pages_count")?;
     let lvl = |e: &str| -> Result<u64> { Ok(k.enumerator(e)? as u64) };
     let count = |e: &str| -> Result<u64> { k.read_u64(base + lvl(e)? * 8) };
-    let mut v = vec![("DirectMap4k", count("PG_LEVEL_4K")? << 2), ("DirectMap2M", count("PG_LEVEL_2M")? << 11)];
+    let mut v = vec![("DirectMap4k", count("PG_LEVEL_4K")?.saturating_mul(4)), ("DirectMap2M", count("PG_LEVEL_2M")?.saturating_mul(2048))];
     if gbpages(k).unwrap_or(false) {
-        v.push(("DirectMap1G", count("PG_LEVEL_1G")? << 20));
+        v.push(("DirectMap1G", count("PG_LEVEL_1G")?.saturating_mul(1 << 20)));
     }
     Ok(v)
 }

@@ -56,7 +56,7 @@ pub struct Rss {
 impl Rss {
     /// get_mm_rss(): what /proc/PID/stat field 24 prints.
     pub fn total(&self) -> u64 {
-        self.file + self.anon + self.shmem
+        self.file.saturating_add(self.anon).saturating_add(self.shmem)
     }
 }
 
@@ -272,7 +272,7 @@ pub fn walk_tasks(k: &Kernel, opts: &TaskOptions) -> Result<TaskList> {
     let walk = walk_list(k, head, MAX_TASKS, "task list (init_task.tasks)");
     let mut out = TaskList::default();
     for node in walk.nodes {
-        let addr = node - layout.tasks;
+        let addr = node.wrapping_sub(layout.tasks); // container_of
         // The list itself was walked and checked already: one unreadable task is skipped, the listing goes on.
         let mut task = match read_task(k, &layout, addr, true) {
             Ok(t) => t,
@@ -300,11 +300,11 @@ pub fn walk_tasks(k: &Kernel, opts: &TaskOptions) -> Result<TaskList> {
 }
 
 fn read_threads(k: &Kernel, l: &Layout, leader: u64) -> Result<(Vec<Task>, Option<String>)> {
-    let signal = k.read_u64(leader + l.signal)?;
-    let walk = walk_list(k, signal + l.sig_thread_head, MAX_THREADS_PER_GROUP, "thread list (signal->thread_head)");
+    let signal = k.read_u64(leader.wrapping_add(l.signal))?;
+    let walk = walk_list(k, signal.wrapping_add(l.sig_thread_head), MAX_THREADS_PER_GROUP, "thread list (signal->thread_head)");
     let mut threads = Vec::with_capacity(walk.nodes.len());
     for node in walk.nodes {
-        let addr = node - l.thread_node;
+        let addr = node.wrapping_sub(l.thread_node);
         match read_task(k, l, addr, false) {
             Ok(t) => threads.push(t),
             Err(e) => return Ok((threads, Some(format!("thread list of {leader:#x}: stopped at {addr:#x}: {e}")))),
@@ -341,7 +341,7 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
     let ppid = if parent == 0 || parent == addr && pid == 0 {
         0
     } else {
-        k.read_uint(parent + l.tgid.offset, l.tgid.size)
+        k.read_uint(parent.wrapping_add(l.tgid.offset), l.tgid.size)
             .map(|v| v as u32 as i32)
             .map_err(|e| e.context(format!("reading real_parent of pid {pid}")))?
     };
@@ -366,10 +366,10 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
     let own = CpuTime { utime: s.uint(l.utime)?, stime: s.uint(l.stime)?, runtime: s.uint(l.sum_exec_runtime)? };
     let (cpu, prev) = if whole {
         let mut sum = CpuTime { utime: sig.uint(l.sig_utime)?, stime: sig.uint(l.sig_stime)?, runtime: sig.uint(l.sig_runtime)? };
-        let walk = walk_list(k, signal + l.sig_thread_head, MAX_THREADS_PER_GROUP, "thread list");
+        let walk = walk_list(k, signal.wrapping_add(l.sig_thread_head), MAX_THREADS_PER_GROUP, "thread list");
         for node in &walk.nodes {
-            let t = node - l.thread_node;
-            let rd = |m: Member| k.read_uint(t + m.offset, m.size);
+            let t = node.wrapping_sub(l.thread_node);
+            let rd = |m: Member| k.read_uint(t.wrapping_add(m.offset), m.size);
             sum.utime = sum.utime.wrapping_add(rd(l.utime)?);
             sum.stime = sum.stime.wrapping_add(rd(l.stime)?);
             sum.runtime = sum.runtime.wrapping_add(rd(l.sum_exec_runtime)?);
@@ -394,11 +394,11 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
     } else {
         let r = &l.rss;
         let counter = |i: u64| -> Result<u64> {
-            let v = k.read_i64(mm + r.base + i * r.stride + r.value)?;
+            let v = k.read_i64(mm.wrapping_add(r.base + i * r.stride + r.value))?;
             Ok(if v < 0 { 0 } else { v as u64 })
         };
         let rss = Rss { file: counter(r.file)?, anon: counter(r.anon)?, shmem: counter(r.shmem)? };
-        let total_vm = k.read_uint(mm + l.mm_total_vm.offset, l.mm_total_vm.size)?;
+        let total_vm = k.read_uint(mm.wrapping_add(l.mm_total_vm.offset), l.mm_total_vm.size)?;
         (Some(rss), Some(total_vm.saturating_mul(k.facts.page_size.max(4096))))
     };
 
@@ -442,15 +442,15 @@ fn worker_desc(k: &Kernel, wq: &WqLayout, task: &Snapshot) -> Result<Option<Stri
     if kthread == 0 {
         return Ok(None);
     }
-    let worker = k.read_u64(kthread + wq.kthread_data)?;
-    if worker == 0 || k.read_u64(worker + wq.pool)? == 0 {
+    let worker = k.read_u64(kthread.wrapping_add(wq.kthread_data))?;
+    if worker == 0 || k.read_u64(worker.wrapping_add(wq.pool))? == 0 {
         return Ok(None);
     }
-    let desc = k.read_cstr(worker + wq.desc.offset, wq.desc.size.min(64) as usize)?;
+    let desc = k.read_cstr(worker.wrapping_add(wq.desc.offset), wq.desc.size.min(64) as usize)?;
     if desc.is_empty() {
         return Ok(None);
     }
-    let busy = k.read_u64(worker + wq.current_work)? != 0;
+    let busy = k.read_u64(worker.wrapping_add(wq.current_work))? != 0;
     Ok(Some(format!("{}{desc}", if busy { '+' } else { '-' })))
 }
 
@@ -461,7 +461,7 @@ fn kthread_full_name(k: &Kernel, wq: &WqLayout, task: &Snapshot) -> Result<Optio
     if kthread == 0 {
         return Ok(None);
     }
-    let name = k.read_u64(kthread + off)?;
+    let name = k.read_u64(kthread.wrapping_add(off))?;
     if name == 0 {
         return Ok(None);
     }
@@ -521,8 +521,8 @@ fn read_cmdline_into(k: &Kernel, l: &Layout, task: &mut Task, max: u64) {
 }
 
 fn read_cmdline(k: &Kernel, l: &Layout, task: u64, max: u64) -> Result<Vec<String>> {
-    let mm = k.read_u64(task + l.mm)?;
-    let field = |m: Member| k.read_uint(mm + m.offset, m.size);
+    let mm = k.read_u64(task.wrapping_add(l.mm))?;
+    let field = |m: Member| k.read_uint(mm.wrapping_add(m.offset), m.size);
     let (arg_start, arg_end) = (field(l.mm_args[0])?, field(l.mm_args[1])?);
     let (mut env_start, mut env_end) = (field(l.mm_args[2])?, field(l.mm_args[3])?);
     if arg_start >= arg_end {
@@ -533,11 +533,11 @@ fn read_cmdline(k: &Kernel, l: &Layout, task: u64, max: u64) -> Result<Vec<Strin
         env_end = arg_end;
     }
     let _ = env_start;
-    let pgd = k.read_u64(mm + l.mm_pgd)?;
+    let pgd = k.read_u64(mm.wrapping_add(l.mm_pgd))?;
     let pgd_phys = k.spaces.kernel_virt_to_phys(pgd).map_err(|e| e.context("mm->pgd"))?;
     let vm = k.spaces.user(pgd_phys);
     let mut last = [0u8; 1];
-    vm.read_virt(arg_end - 1, &mut last)?;
+    vm.read_virt(arg_end - 1, &mut last)?; // arg_end > arg_start ≥ 0
     // setproctitle(3) overwrote the final NUL: the kernel then shows one string running into the environment.
     let (len, proctitle) = if last[0] != 0 { (env_end - arg_start, true) } else { (arg_end - arg_start, false) };
     let len = len.min(max);
@@ -555,7 +555,7 @@ fn read_cmdline(k: &Kernel, l: &Layout, task: u64, max: u64) -> Result<Vec<Strin
 fn read_user(vm: &dyn crate::mem::VirtualMemory, addr: u64, buf: &mut [u8]) -> Result<()> {
     let mut done = 0usize;
     while done < buf.len() {
-        let at = addr + done as u64;
+        let at = addr.wrapping_add(done as u64);
         let in_page = (4096 - (at & 4095)) as usize;
         let n = in_page.min(buf.len() - done);
         vm.read_virt(at, &mut buf[done..done + n]).map_err(|_| Error::fault(at & !4095, "user page"))?;
@@ -751,6 +751,21 @@ mod tests {
         let list = walk_tasks(&k, &TaskOptions::default()).unwrap();
         assert_eq!(list.tasks.len(), 1);
         assert!(list.warnings[0].contains("unreadable"), "{:?}", list.warnings);
+    }
+
+    #[test]
+    fn tiny_and_huge_pointers_do_not_overflow() {
+        for bad in [0x10u64, u64::MAX - 8] {
+            let mut g = G::new();
+            let init = g.init;
+            let a = g.task(1, b"init", init, 1, 0);
+            g.f.put_u64(a, bad);
+            g.f.put_u64(a + 0x78, bad); // signal
+            g.f.put_u64(a + 0x48, bad); // mm
+            let k = g.f.kernel();
+            let list = walk_tasks(&k, &TaskOptions { threads: true, ..Default::default() }).unwrap();
+            assert!(!list.warnings.is_empty());
+        }
     }
 
     #[test]

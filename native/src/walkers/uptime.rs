@@ -78,7 +78,7 @@ pub fn uptime(k: &Kernel) -> Result<Uptime> {
     u.boottime_ns = boot;
     u.monotonic_ns = mono;
     u.realtime_ns = real;
-    u.boot_wall_ns = real - boot as i64;
+    u.boot_wall_ns = real.saturating_sub(boot as i64);
     let avenrun = avenrun?;
     for i in 0..3 {
         u.avenrun[i] = k.read_u64(avenrun + i as u64 * 8)?;
@@ -120,7 +120,7 @@ fn nr_running(k: &Kernel, cpus: &[u32]) -> Result<u64> {
     let m = k.member("rq", "nr_running")?;
     let mut sum = 0u64;
     for &cpu in cpus {
-        sum += k.read_uint(per_cpu_ptr(k, rq, cpu)? + m.offset, m.size)?;
+        sum = sum.saturating_add(k.read_uint(per_cpu_ptr(k, rq, cpu)?.wrapping_add(m.offset), m.size)?);
     }
     Ok(sum)
 }
