@@ -434,7 +434,7 @@ function elfHasVmcoreinfo(file) {
 // ---------------------------------------------------------------- booting and capturing
 
 /** Boots QEMU, waits for the truth END marker, pauses, dumps, quits. Returns timings and QEMU facts. */
-async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, smp, no5lvl, timeoutSeconds }) {
+async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, smp, no5lvl, timeoutSeconds, keepRunning = false }) {
   const memArg = `${memBytes / 2 ** 20}M`;
   const ramFile = path.join(outDir, 'ram.raw');
   const truthSerial = path.join(outDir, 'truth-serial.log');
@@ -460,10 +460,14 @@ async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, s
   ];
   log(`booting: qemu-system-x86_64 ${args.join(' ')}`);
   const bootStart = Date.now();
-  const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A guest kept running outlives this script: detached, its own output to a file instead of our pipes.
+  const qemuLog = keepRunning ? fs.openSync(path.join(outDir, 'qemu.log'), 'w') : null;
+  const qemu = spawn('qemu-system-x86_64', args, keepRunning
+    ? { stdio: ['ignore', qemuLog, qemuLog], detached: true }
+    : { stdio: ['ignore', 'pipe', 'pipe'] });
   let qemuOutput = '';
-  qemu.stdout.on('data', (d) => (qemuOutput += d));
-  qemu.stderr.on('data', (d) => (qemuOutput += d));
+  qemu.stdout?.on('data', (d) => (qemuOutput += d));
+  qemu.stderr?.on('data', (d) => (qemuOutput += d));
   let exited = null;
   const exitPromise = new Promise((resolve) => qemu.on('exit', (code, signal) => resolve((exited = { code, signal }))));
   const kill = () => exited || qemu.kill('SIGKILL');
@@ -486,6 +490,11 @@ async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, s
         if (end >= 0 && text.indexOf('\n', end + 1) >= 0) endSeenAt = Date.now();
       }
       if (endSeenAt === null) await sleep(20);
+    }
+    if (keepRunning) {
+      // For live-capture tests: leave the guest running and say where to reach it.
+      qemu.unref();
+      return { truthText: text, bootStart, endSeenAt, pausedAt: null, running: { pid: qemu.pid, qmp: socketPath }, cmdline };
     }
     await qmp.execute('stop');
     const pausedAt = Date.now();
@@ -514,10 +523,16 @@ async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, s
       mtree,
       cmdline,
     };
+  } catch (err) {
+    kill();
+    throw err;
   } finally {
     qmp?.close();
-    kill();
-    fs.rmSync(socketPath, { force: true });
+    if (!keepRunning) {
+      kill();
+      fs.rmSync(socketPath, { force: true });
+    }
+    if (qemuLog !== null) fs.closeSync(qemuLog);
   }
 }
 
@@ -561,7 +576,7 @@ function checkWorkload(truth) {
 // ---------------------------------------------------------------- main
 
 function usage() {
-  return 'usage: node images/build-guest.mjs --out DIR [--kernel-package linux-image-6.1.0-NN-amd64] [--mem 256M] [--no5lvl] [--machine pc|q35] [--smp 2] [--work DIR] [--hostname NAME] [--timeout SECONDS]';
+  return 'usage: node images/build-guest.mjs --out DIR [--kernel-package linux-image-6.1.0-NN-amd64] [--mem 256M] [--no5lvl] [--machine pc|q35] [--smp 2] [--work DIR] [--hostname NAME] [--timeout SECONDS] [--keep-running]';
 }
 
 async function main() {
@@ -576,6 +591,7 @@ async function main() {
       work: { type: 'string', default: path.join(IMAGES_DIR, '.work') },
       hostname: { type: 'string', default: 'nf-sample' },
       timeout: { type: 'string', default: '180' },
+      'keep-running': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -605,8 +621,20 @@ async function main() {
 
     const boot = await bootAndCapture({
       outDir, vmlinuz: kernel.vmlinuz, initramfs, memBytes, machine: values.machine, smp: Number(values.smp),
-      no5lvl: values.no5lvl, timeoutSeconds: Number(values.timeout),
+      no5lvl: values.no5lvl, timeoutSeconds: Number(values.timeout), keepRunning: values['keep-running'],
     });
+    if (boot.running) {
+      const truth = parseTruth(boot.truthText, {
+        host_end_marker_seen: new Date(boot.endSeenAt).toISOString(),
+        host_paused: null,
+        host_pause_delay_ms: null,
+        still_running: true,
+      });
+      fs.writeFileSync(path.join(outDir, 'truth.json'), JSON.stringify(truth, null, 1) + '\n');
+      fs.writeFileSync(path.join(outDir, 'running.json'), JSON.stringify({ ...boot.running, ram: path.join(outDir, 'ram.raw'), disk: path.join(outDir, 'rootfs.ext4') }, null, 2) + '\n');
+      log(`guest left running: QEMU pid ${boot.running.pid}, QMP ${boot.running.qmp} (see running.json); stop it with QMP quit`);
+      return;
+    }
 
     // The RAM file is QEMU's backing store: after quit it holds the paused RAM, at full (sparse) size.
     const ramFile = path.join(outDir, 'ram.raw');

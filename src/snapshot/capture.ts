@@ -57,7 +57,15 @@ async function makePauser(method: PauseMethod): Promise<Pauser> {
       const qmp = await QmpClient.connect(method.socket);
       let paused = false;
       return {
-        pause: async () => { await qmp.execute('stop'); paused = true; },
+        pause: async () => {
+          try {
+            await qmp.execute('stop');
+          } catch (e) {
+            qmp.close();
+            throw e;
+          }
+          paused = true;
+        },
         resume: async () => {
           if (paused) { paused = false; await qmp.execute('cont'); }
           qmp.close();

@@ -23,15 +23,37 @@ export class QmpClient {
     socket.on('close', () => this.fail(this.error('QMP connection closed')));
   }
 
-  static async connect(path: string, timeoutMs = 5000): Promise<QmpClient> {
-    const socket = createConnection(path);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', (e) => reject(new NearfieldError('IO', `cannot connect to the QMP socket: ${e.message}`, path)));
-    });
-    const client = new QmpClient(socket, path, timeoutMs);
-    await client.greeted;
-    await client.execute('qmp_capabilities');
+  /**
+   * QEMU serves one QMP client at a time and refuses others meanwhile, so a refused connect is retried until
+   * `timeoutMs`; a failed handshake closes the socket so we never hold QEMU's only slot.
+   */
+  static async connect(path: string, timeoutMs = 15_000): Promise<QmpClient> {
+    const deadline = Date.now() + timeoutMs;
+    let socket: Socket;
+    for (;;) {
+      try {
+        socket = await new Promise<Socket>((resolve, reject) => {
+          const s = createConnection(path);
+          s.once('connect', () => resolve(s));
+          s.once('error', reject);
+        });
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if ((code !== 'ECONNREFUSED' && code !== 'EAGAIN') || Date.now() > deadline) {
+          throw new NearfieldError('IO', `cannot connect to the QMP socket: ${(e as Error).message}`, path);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    const client = new QmpClient(socket, path, Math.max(1000, deadline - Date.now()));
+    try {
+      await client.greeted;
+      await client.execute('qmp_capabilities');
+    } catch (e) {
+      client.close();
+      throw e;
+    }
     return client;
   }
 

@@ -7,6 +7,7 @@ import { action, printJson, printTable, warn } from '../output.js';
 import { resolveTarget } from '../../target.js';
 import { call } from '../../native/gateway.js';
 import { ExitCode, NearfieldError } from '../../errors.js';
+import { humanSize } from '../../report/units.js';
 
 interface DfFlags extends CommonOptions {
   humanReadable?: boolean;
@@ -56,24 +57,6 @@ function ceilPercent(part: bigint, whole: bigint): number | null {
   if (whole <= 0n) return null;
   const p = part * 100n;
   return Number(p / whole + (p % whole !== 0n ? 1n : 0n));
-}
-
-/** df -h: powers of 1024, one decimal below 10, always rounded up (coreutils human_ceiling). */
-export function humanSize(n: bigint): string {
-  const units = ['', 'K', 'M', 'G', 'T', 'P', 'E'];
-  if (n < 1024n) return n.toString();
-  let e = 0;
-  let div = 1n;
-  while (n >= div * 1024n && e < units.length - 1) {
-    div *= 1024n;
-    e++;
-  }
-  // Tenths, rounded up, in exact integer arithmetic.
-  const tenths = (n * 10n + div - 1n) / div;
-  if (tenths < 100n) return `${tenths / 10n}.${tenths % 10n}${units[e]}`;
-  const whole = (n + div - 1n) / div;
-  if (whole >= 1024n && e < units.length - 1) return `1.0${units[e + 1]}`;
-  return `${whole}${units[e]}`;
 }
 
 /** coreutils -B SIZE: an integer with an optional K/M/G/T/P/E suffix (1024-based, or 1000-based with "B"). */
