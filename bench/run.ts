@@ -3,6 +3,7 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { samplePaths } from '../src/target.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const only = process.argv.slice(2);
@@ -16,7 +17,7 @@ for (const file of files) {
     if (only.length > 0 && !only.some((o) => name.toLowerCase().includes(o.toLowerCase()))) continue;
     process.stdout.write(`\n## ${name} (${file.replace(/\.js$/, '.ts')})\n`);
     try {
-      await (fn as () => Promise<void>)();
+      await (fn as (sample: typeof samplePaths) => Promise<void>)(samplePaths);
     } catch (e) {
       failures++;
       process.stdout.write(`FAILED: ${(e as Error).message}\n`);
