@@ -39,7 +39,7 @@ export async function collectVm(target: Target, opts: CollectOptions): Promise<V
       guest = await openGuest(target, opts);
     } catch (e) {
       const err = toNearfieldError(e, target.ram);
-      for (const c of ['kernel', 'uptime', 'processes', 'memory', 'buddyinfo']) {
+      for (const c of ['kernel', 'uptime', 'processes', 'memory', 'buddyinfo', 'dmesg']) {
         report.errors.push({ collector: c, message: `${err.message} (${err.file ?? target.ram})` });
       }
     }
@@ -50,6 +50,7 @@ export async function collectVm(target: Target, opts: CollectOptions): Promise<V
       attempt('processes', target.ram, () => collectProcesses(g, report, opts.top));
       attempt('memory', target.ram, () => collectMemory(g, report));
       attempt('buddyinfo', target.ram, () => collectBuddy(g, report));
+      attempt('dmesg', target.ram, () => collectKernelLog(g, report, opts.top * 2));
     }
   }
   if (target.disk) {
@@ -148,6 +149,17 @@ function collectMemory(g: Guest, r: VmReport): void {
 function collectBuddy(g: Guest, r: VmReport): void {
   const b = g.buddyinfo();
   r.buddy = { zones: b.zones, freePages: b.freePages, largestOrder: b.largestOrder ?? null, highOrderPercent: b.highOrderPercent };
+}
+
+function collectKernelLog(g: Guest, r: VmReport, tail: number): void {
+  const log = g.dmesg();
+  r.kernelLog = {
+    lines: log.records.slice(-tail).map((l) => ({ seconds: l.tsUsec / 1e6, level: l.level, text: l.text })),
+    // syslog levels 0–3: emerg, alert, crit, err
+    errorsOrWorse: log.records.filter((l) => l.level <= 3).length,
+    total: log.records.length,
+  };
+  r.warnings.push(...log.warnings);
 }
 
 function collectFilesystem(disk: string, partition: number | undefined, r: VmReport): void {

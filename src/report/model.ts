@@ -80,6 +80,8 @@ export interface VmReport {
     highOrderPercent: number;
   };
   filesystems?: FilesystemRow[];
+  /** The newest kernel log lines (what a hung guest said last), and how many warnings or worse the log holds. */
+  kernelLog?: { lines: { seconds: number; level: number; text: string }[]; errorsOrWorse: number; total: number };
   /** Soft problems: the data is there but partial or possibly stale. */
   warnings: string[];
   /** Collectors that failed, with why; the others still reported. */

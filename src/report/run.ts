@@ -40,6 +40,6 @@ function failedReport(target: Target, message: string): VmReport {
     collectedAt: new Date().toISOString(),
     durationMs: 0,
     warnings: [],
-    errors: ['kernel', 'uptime', 'processes', 'memory', 'buddyinfo', 'filesystems'].map((collector) => ({ collector, message })),
+    errors: ['kernel', 'uptime', 'processes', 'memory', 'buddyinfo', 'dmesg', 'filesystems'].map((collector) => ({ collector, message })),
   };
 }

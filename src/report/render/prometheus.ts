@@ -23,7 +23,7 @@ export function renderPrometheus(reports: VmReport[], opts: PrometheusOptions = 
   for (const r of reports) {
     const base: Labels = opts.instance ? { instance: opts.instance, vm: r.vm } : { vm: r.vm };
     const ok = (collector: string) => !r.errors.some((e) => e.collector === collector);
-    for (const c of ['kernel', 'uptime', 'processes', 'memory', 'buddyinfo', 'filesystems']) {
+    for (const c of ['kernel', 'uptime', 'processes', 'memory', 'buddyinfo', 'dmesg', 'filesystems']) {
       add('nearfield_collector_success', 'Whether a nearfield collector succeeded for this VM.', ok(c) ? 1 : 0, { ...base, collector: c });
     }
     add('nearfield_report_duration_seconds', 'Time nearfield took to read this VM.', r.durationMs / 1000, base);
@@ -75,6 +75,10 @@ export function renderPrometheus(reports: VmReport[], opts: PrometheusOptions = 
       add('nearfield_buddy_free_pages', 'Free pages in the buddy allocator, all zones.', r.buddy.freePages, base);
       add('nearfield_buddy_largest_free_order', 'Largest order with a free block (fragmentation).', r.buddy.largestOrder, base);
       add('nearfield_buddy_high_order_free_ratio', 'Share of free memory in blocks of order 9 (2 MiB) or more.', r.buddy.highOrderPercent / 100, base);
+    }
+    if (r.kernelLog) {
+      add('nearfield_kernel_log_records', 'Records in the guest kernel\'s printk ring buffer.', r.kernelLog.total, base);
+      add('nearfield_kernel_log_errors', 'Kernel log records at level err or worse (0-3).', r.kernelLog.errorsOrWorse, base);
     }
     for (const fs of r.filesystems ?? []) {
       const l = { ...base, device: fs.device, fstype: fs.fstype, mountpoint: fs.mountpoint };

@@ -74,6 +74,12 @@ function renderOne(r: VmReport): string {
     }
   }
 
+  if (r.kernelLog && r.kernelLog.lines.length > 0) {
+    const k = r.kernelLog;
+    const lines = k.lines.map((l) => `[${l.seconds.toFixed(6).padStart(12)}] ${l.text}`);
+    out.push(section(`kernel log: last ${k.lines.length} of ${k.total} records, ${k.errorsOrWorse} at level err or worse`, lines.join('\n')));
+  }
+
   for (const w of r.warnings) out.push(`warning: ${w}`);
   for (const e of r.errors) out.push(`error (${e.collector}): ${e.message}`);
   return out.join('\n') + '\n';
