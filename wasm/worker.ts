@@ -14,7 +14,7 @@ import {
 } from './ext4.js';
 import { globToRegExp, guestBasename, guestDirname, guestJoin, normalizeGuestPath } from './guest-path.js';
 import {
-  MAX_CHUNK, PACKED_STAT_FIELDS, type PackedListing, type DiskStats, type FileType, type FindResult, type MountInfo, type Request,
+  MAX_CHUNK, PACKED_STAT_FIELDS, typeOfMode, type PackedListing, type DiskStats, type FileType, type FindResult, type MountInfo, type Request,
   type RequestEnvelope, type ResponseEnvelope, type StatRecord, type WorkerErrorInfo,
 } from './protocol.js';
 import { ReadOnlyDisk } from './readonly-disk.js';
@@ -110,18 +110,6 @@ class InodeReader {
   }
 }
 
-function fileType(mode: number): FileType {
-  switch (mode & S_IFMT) {
-    case 0o100000: return 'file';
-    case 0o040000: return 'dir';
-    case 0o120000: return 'symlink';
-    case 0o020000: return 'chr';
-    case 0o060000: return 'blk';
-    case 0o010000: return 'fifo';
-    case 0o140000: return 'sock';
-    default: return 'unknown';
-  }
-}
 
 const direntTypes: FileType[] = ['unknown', 'file', 'dir', 'chr', 'blk', 'fifo', 'sock', 'symlink'];
 
@@ -222,7 +210,7 @@ class Session {
   private async statOf(path: string, ino: number, name = guestBasename(path)): Promise<StatRecord> {
     const i = this.inodes.read(ino);
     const rec: StatRecord = {
-      path, name, ino, type: fileType(i.mode), mode: i.mode, links: i.links, uid: i.uid, gid: i.gid, size: i.size,
+      path, name, ino, type: typeOfMode(i.mode), mode: i.mode, links: i.links, uid: i.uid, gid: i.gid, size: i.size,
       blocks: i.blocks, atime: i.atime, mtime: i.mtime, ctime: i.ctime, crtime: i.crtime, flags: i.flags,
     };
     if ((i.mode & S_IFMT) === S_IFLNK) rec.target = await this.symlinkTarget(path, i);
@@ -347,7 +335,7 @@ class Session {
     const matches: FindResult['matches'] = [];
     const root = await this.resolve(path);
     const rootInode = this.inodes.read(root.ino);
-    const rootType = fileType(rootInode.mode);
+    const rootType = typeOfMode(rootInode.mode);
     const test = (p: string, name: string, t: FileType): boolean =>
       (re === undefined || re.test(name)) && (type === undefined || type === t);
     if (test(root.path, guestBasename(root.path), rootType)) matches.push({ path: path, type: rootType });
@@ -370,7 +358,7 @@ class Session {
         const name = e.name;
         if (name === '.' || name === '..') continue;
         let t = direntTypes[e.fileType] ?? 'unknown';
-        if (t === 'unknown') t = fileType(this.inodes.read(e.inode).mode);
+        if (t === 'unknown') t = typeOfMode(this.inodes.read(e.inode).mode);
         const shown = guestJoin(d.shown, name);
         if (test(shown, name, t)) {
           matches.push({ path: shown, type: t });

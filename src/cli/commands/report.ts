@@ -11,6 +11,7 @@ import { collectAll } from '../../report/run.js';
 import { renderPrometheus } from '../../report/render/prometheus.js';
 import { renderVhostmd } from '../../report/render/vhostmd.js';
 import { renderReportTable } from '../../report/render/table.js';
+import { globToRegExp } from '../../../wasm/guest-path.js';
 
 interface ReportFlags extends CommonOptions {
   prometheus?: boolean;
@@ -97,24 +98,6 @@ export function expandGlobs(args: string[]): string[] {
     out.push(...hits);
   }
   return out;
-}
-
-function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i] as string;
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 1);
-      if (end < 0) re += '\\[';
-      else {
-        re += `[${glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
-        i = end;
-      }
-    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
 }
 
 /** node_exporter's textfile collector must never see a half-written file: write beside it, then rename. */
