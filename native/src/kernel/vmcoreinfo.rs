@@ -138,17 +138,21 @@ pub fn read_note_at(phys: &dyn PhysicalMemory, text_addr: u64) -> Result<Vmcorei
     Ok(v)
 }
 
-/// Scan all of guest RAM for the VMCOREINFO note (memchr's memmem over the mapped file).
-pub fn scan(phys: &dyn PhysicalMemory) -> Result<Vmcoreinfo> {
-    let finder = memmem::Finder::new(raw::NOTE_NAME);
-    let overlap = raw::NHDR_LEN + raw::NAME_PADDED + raw::MAX_DESC;
+/// Visit guest RAM in windows of SCAN_CHUNK bytes plus `overlap`, stepping SCAN_CHUNK, so a match that
+/// straddles two windows is seen whole in the first. `visit(at, window, more)` gets the window's physical
+/// start and whether a later window overlaps its tail; it returns Some to stop the scan.
+fn scan_windows<T>(
+    phys: &dyn PhysicalMemory,
+    overlap: usize,
+    mut visit: impl FnMut(u64, &[u8], bool) -> Option<T>,
+) -> Result<Option<T>> {
     let mut copy = Vec::new();
     for r in phys.scan_ranges() {
         let mut at = r.start;
         let end = r.start + r.len;
         while at < end {
             let len = ((end - at) as usize).min(SCAN_CHUNK + overlap);
-            let hay: &[u8] = match phys.phys_slice(at, len) {
+            let window: &[u8] = match phys.phys_slice(at, len) {
                 Ok(s) => s,
                 Err(_) => {
                     copy.resize(len, 0);
@@ -156,21 +160,34 @@ pub fn scan(phys: &dyn PhysicalMemory) -> Result<Vmcoreinfo> {
                     &copy
                 }
             };
-            for hit in finder.find_iter(hay) {
-                if hit >= SCAN_CHUNK + raw::NHDR_LEN && at + (len as u64) < end {
-                    break; // the next chunk sees it with its header
-                }
-                if let Some((text_at, text)) = note_text_at(hay, hit) {
-                    if let Ok(mut v) = Vmcoreinfo::parse(&String::from_utf8_lossy(text)) {
-                        v.phys_addr = Some(at + text_at as u64);
-                        return Ok(v);
-                    }
-                }
+            if let Some(found) = visit(at, window, at + (len as u64) < end) {
+                return Ok(Some(found));
             }
             at += SCAN_CHUNK as u64;
         }
     }
-    Err(Error::NotFound("no VMCOREINFO note in guest RAM (kernel without CONFIG_CRASH_CORE?)".into()))
+    Ok(None)
+}
+
+/// Scan all of guest RAM for the VMCOREINFO note (memchr's memmem over the mapped file).
+pub fn scan(phys: &dyn PhysicalMemory) -> Result<Vmcoreinfo> {
+    let finder = memmem::Finder::new(raw::NOTE_NAME);
+    let overlap = raw::NHDR_LEN + raw::NAME_PADDED + raw::MAX_DESC;
+    let found = scan_windows(phys, overlap, |at, hay, more| {
+        for hit in finder.find_iter(hay) {
+            if hit >= SCAN_CHUNK + raw::NHDR_LEN && more {
+                break; // the next window sees it with its header
+            }
+            if let Some((text_at, text)) = note_text_at(hay, hit) {
+                if let Ok(mut v) = Vmcoreinfo::parse(&String::from_utf8_lossy(text)) {
+                    v.phys_addr = Some(at + text_at as u64);
+                    return Some(v);
+                }
+            }
+        }
+        None
+    })?;
+    found.ok_or_else(|| Error::NotFound("no VMCOREINFO note in guest RAM (kernel without CONFIG_CRASH_CORE?)".into()))
 }
 
 /// Scan guest RAM for the first "Linux version " banner; returns (physical address, banner line).
@@ -190,38 +207,24 @@ pub fn scan_banners(phys: &dyn PhysicalMemory, max: usize) -> Result<Vec<(u64, S
 fn banners(phys: &dyn PhysicalMemory, needle: &str, max: usize) -> Result<Vec<(u64, String)>> {
     let finder = memmem::Finder::new(needle.as_bytes());
     let overlap = 1024usize;
-    let mut copy = Vec::new();
     let mut out = Vec::new();
-    for r in phys.scan_ranges() {
-        let mut at = r.start;
-        let end = r.start + r.len;
-        while at < end {
-            let len = ((end - at) as usize).min(SCAN_CHUNK + overlap);
-            let hay: &[u8] = match phys.phys_slice(at, len) {
-                Ok(s) => s,
-                Err(_) => {
-                    copy.resize(len, 0);
-                    phys.read_phys(at, &mut copy)?;
-                    &copy
-                }
-            };
-            for hit in finder.find_iter(hay) {
-                if hit >= SCAN_CHUNK && at + (len as u64) < end {
-                    break; // the next chunk sees it whole
-                }
-                let tail = &hay[hit..hay.len().min(hit + overlap)];
-                let Some(nl) = tail.iter().position(|&b| b == b'\n' || b == 0) else { continue };
-                // linux_banner ends with "\n\0"; printk copies end differently. Want printable text.
-                if tail[nl] == b'\n' && tail.get(nl + 1) == Some(&0) && tail[..nl].iter().all(|b| (0x20..0x7f).contains(b)) {
-                    out.push((at + hit as u64, String::from_utf8_lossy(&tail[..nl]).into_owned()));
-                    if out.len() >= max {
-                        return Ok(out);
-                    }
+    scan_windows(phys, overlap, |at, hay, more| {
+        for hit in finder.find_iter(hay) {
+            if hit >= SCAN_CHUNK && more {
+                break; // the next window sees it whole
+            }
+            let tail = &hay[hit..hay.len().min(hit + overlap)];
+            let Some(nl) = tail.iter().position(|&b| b == b'\n' || b == 0) else { continue };
+            // linux_banner ends with "\n\0"; printk copies end differently. Want printable text.
+            if tail[nl] == b'\n' && tail.get(nl + 1) == Some(&0) && tail[..nl].iter().all(|b| (0x20..0x7f).contains(b)) {
+                out.push((at + hit as u64, String::from_utf8_lossy(&tail[..nl]).into_owned()));
+                if out.len() >= max {
+                    return Some(());
                 }
             }
-            at += SCAN_CHUNK as u64;
         }
-    }
+        None
+    })?;
     Ok(out)
 }
 
