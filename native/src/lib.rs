@@ -10,5 +10,8 @@ pub mod snapshot;
 
 pub use error::{Error, Result};
 
+#[doc(hidden)]
+pub mod test_support;
+
 #[cfg(feature = "node")]
 mod binding;

@@ -1,12 +1,11 @@
 //! Symbols and types of the real Debian 6.1 sample guest, decoded from its RAM alone.
 //!
-//! The sample is the committed one once unpacked (images/.cache/sample, `node images/unpack-sample.mjs`),
-//! else the freshly built guest named by images/FIRST_GUEST_READY, else NEARFIELD_SAMPLE_DIR.
-//! Without any of them the tests print "skipped: no sample" and pass.
+//! The guest is found by `test_support::real_guest_dir` (the committed sample once unpacked); `npm test`
+//! unpacks it and sets NEARFIELD_REQUIRE_SAMPLE, so there a missing sample fails instead of skipping.
 //! Ground truth: the VMCOREINFO the guest kernel itself wrote (its SYMBOL() values) and truth.json.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,16 +18,7 @@ use nearfield_native::mem::source::open_ram;
 use nearfield_native::mem::{PhysicalMemory, VirtualMemory};
 
 fn sample_dir() -> Option<PathBuf> {
-    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images");
-    let mut candidates = Vec::new();
-    if let Ok(d) = std::env::var("NEARFIELD_SAMPLE_DIR") {
-        candidates.push(PathBuf::from(d));
-    }
-    candidates.push(images.join(".cache/sample"));
-    if let Ok(p) = std::fs::read_to_string(images.join("FIRST_GUEST_READY")) {
-        candidates.push(PathBuf::from(p.trim()));
-    }
-    candidates.into_iter().find(|d| d.join("ram.raw").is_file() && d.join("truth.json").is_file())
+    nearfield_native::test_support::real_guest_dir()
 }
 
 /// The VMCOREINFO text the kernel keeps in RAM (found by its first key), as key → value.

@@ -585,13 +585,9 @@ const MAX_BTF_BYTES: u64 = 64 << 20;
 mod tests {
     use super::*;
 
-    /// The real guest, when the image builder has produced one (vitest checks it against truth.json).
+    /// The real guest (the committed sample; vitest checks it against truth.json).
     fn guest_dir() -> Option<PathBuf> {
-        let marker = std::env::var_os("NEARFIELD_TEST_GUEST_MARKER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../images/FIRST_GUEST_READY"));
-        let dir = PathBuf::from(std::fs::read_to_string(marker).ok()?.trim());
-        dir.join("ram.raw").exists().then_some(dir)
+        crate::test_support::real_guest_dir()
     }
 
     /// A 3 GiB q35 guest (RAM past 2 GiB sits at 4 GiB) whose page tables lie above the split: `auto`
@@ -664,7 +660,7 @@ mod tests {
     #[test]
     fn real_guest_raw_and_core_agree() {
         let Some(dir) = guest_dir() else {
-            eprintln!("skipped: no real guest (images/FIRST_GUEST_READY absent)");
+            eprintln!("skipped: no real guest (unpack the sample: node images/unpack-sample.mjs)");
             return;
         };
         let run = |file: &str| {

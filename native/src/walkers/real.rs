@@ -1,19 +1,15 @@
-//! Walkers on the real guest (images/FIRST_GUEST_READY) when present: invariants that must hold exactly
+//! Walkers on the real guest (the committed sample, see test_support) when present: invariants that must hold exactly
 //! on any snapshot; the comparison with in-guest truth lives in test/processes.test.ts and test/memory.test.ts.
 
 use crate::kernel::discover::{discover, DiscoverOptions};
 use crate::walkers::{buddy, dmesg, meminfo, tasks, uptime};
 
-fn guest_dir() -> Option<std::path::PathBuf> {
-    let marker = concat!(env!("CARGO_MANIFEST_DIR"), "/../images/FIRST_GUEST_READY");
-    let dir = std::path::PathBuf::from(std::fs::read_to_string(marker).ok()?.trim());
-    dir.join("ram.raw").exists().then_some(dir)
-}
+use crate::test_support::real_guest_dir as guest_dir;
 
 #[test]
 fn walkers_on_the_real_guest() {
     let Some(dir) = guest_dir() else {
-        eprintln!("skipped: no real guest (images/FIRST_GUEST_READY absent)");
+        eprintln!("skipped: no real guest (unpack the sample: node images/unpack-sample.mjs)");
         return;
     };
     let mut seen = Vec::new();
