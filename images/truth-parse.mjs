@@ -2,23 +2,29 @@
 
 export const TRUTH_BEGIN = '===NF-TRUTH-BEGIN===';
 export const TRUTH_END = '===NF-TRUTH-END===';
+export const TRUTH_AT_END = '===NF-TRUTH-AT-END===';
 
 const PF_KTHREAD = 0x00200000;
 
-/** The JSON between the marker lines of the truth serial port, checked against the byte count after END. */
+/** The JSON between the marker lines of the truth serial port, checked against the byte count after END,
+    plus the at-end trailer (files re-read after the body was transmitted) as document.at_end_raw, or null. */
 export function extractTruthJson(text) {
   const begin = text.lastIndexOf(`${TRUTH_BEGIN}\n`);
   if (begin < 0) throw new Error('truth: no BEGIN marker');
   const bodyStart = begin + TRUTH_BEGIN.length + 1;
   const end = text.indexOf(`${TRUTH_END} `, bodyStart);
   if (end < 0) throw new Error('truth: no END marker');
-  const body = text.slice(bodyStart, end);
   const endLine = text.slice(end, text.indexOf('\n', end));
   const declared = /bytes=(\d+)/.exec(endLine)?.[1];
+  // bytes= counts the body only; a trailer, when present, sits between the body and END.
+  const trailerMarker = `${TRUTH_AT_END}\n`;
+  const bodyEnd = declared !== undefined && text.startsWith(trailerMarker, bodyStart + Number(declared)) ? bodyStart + Number(declared) : end;
+  const body = text.slice(bodyStart, bodyEnd);
   if (declared !== undefined && Number(declared) !== body.length) {
     throw new Error(`truth: ${body.length} bytes between markers, the guest wrote ${declared}`);
   }
   const document = JSON.parse(body);
+  document.at_end_raw = bodyEnd < end ? JSON.parse(text.slice(bodyEnd + trailerMarker.length, end)) : null;
   const written = /written_boottime_ns=(\d+)/.exec(endLine)?.[1];
   document.written_boottime_ns = written === undefined ? null : Number(written);
   return document;
@@ -181,17 +187,35 @@ function parseKallsyms(raw) {
   return out;
 }
 
+function parseUptime(raw) {
+  const [uptime, idle] = raw.trim().split(/\s+/).map(Number);
+  return { uptime_s: uptime, idle_s: idle };
+}
+
+/** The trailer's files, parsed like their print-time twins. */
+function parseAtEnd(raw) {
+  if (!raw) return null;
+  const file = (name) => raw.files[name] ?? null;
+  return {
+    clocks: raw.clocks,
+    uptime: file('/proc/uptime') === null ? null : parseUptime(file('/proc/uptime')),
+    loadavg: file('/proc/loadavg') === null ? null : parseLoadavg(file('/proc/loadavg')),
+    meminfo: parseMeminfo(file('/proc/meminfo')),
+    buddyinfo: parseBuddyinfo(file('/proc/buddyinfo')),
+    vmstat: parseKeyValueLines(file('/proc/vmstat')),
+  };
+}
+
 /** truth.c's document plus the host's timestamps → truth.json. */
 export function parseTruth(text, hostTimes = {}) {
   const t = extractTruthJson(text);
   const files = t.files;
   const file = (name) => files[name] ?? null;
   const processes = t.processes.map(parseProcess).filter(Boolean).sort((a, b) => a.pid - b.pid);
-  const uptime = file('/proc/uptime').trim().split(/\s+/).map(Number);
   const vmcoreinfo = file('/sys/kernel/vmcoreinfo')?.trim().split(/\s+/);
   return {
     format: 'nearfield-truth/1',
-    note: 'Strings are the guest\'s bytes read as Latin-1. Ground truth as printed inside the guest at print time; see after_print for what moves before the pause.',
+    note: 'Strings are the guest\'s bytes read as Latin-1. Ground truth as printed inside the guest at print time; see after_print for what moves before the pause, and at_end for the fast-moving files re-read right before the END marker.',
     printer_pid: t.printer_pid,
     hostname: file('/proc/sys/kernel/hostname')?.trim(),
     uname: t.uname,
@@ -211,11 +235,13 @@ export function parseTruth(text, hostTimes = {}) {
     },
     clocks: t.clocks,
     clocks_begin: t.clocks_begin,
-    uptime: { uptime_s: uptime[0], idle_s: uptime[1] },
+    uptime: parseUptime(file('/proc/uptime')),
     loadavg: parseLoadavg(file('/proc/loadavg')),
     meminfo: parseMeminfo(file('/proc/meminfo')),
     buddyinfo: parseBuddyinfo(file('/proc/buddyinfo')),
     vmstat: parseKeyValueLines(file('/proc/vmstat')),
+    // The fast-moving files re-read after the body crossed the serial port, just before END: nearest the pause.
+    at_end: parseAtEnd(t.at_end_raw),
     statfs: t.statfs,
     modules: parseModules(file('/proc/modules')),
     mounts: parseMounts(file('/proc/mounts')),
@@ -230,9 +256,10 @@ export function parseTruth(text, hostTimes = {}) {
         'the printer\'s and the spinner\'s (nf-spin) utime/stime, and the CPUs\' idle/busy counters, keep growing until the pause',
         'uptime, clocks and jiffies advance by about guest_transmit_ms + host_pause_delay_ms (plus the END line and host polling)',
         'loadavg is recomputed every 5 s; it may have moved once if that boundary fell between print and pause',
-        'meminfo/buddyinfo/vmstat may differ by a few pages (the printer frees its output buffer only at exit, so it does not)',
+        'meminfo/buddyinfo/vmstat move while the body crosses the serial port (seconds); at_end re-reads them (and loadavg, uptime, clocks) after transmission, right before the END marker, into static buffers, so compare the paused state with at_end',
+        'at_end.clocks/uptime still trail the pause by the trailer and END line transmission plus host_pause_delay_ms',
       ],
     },
-    raw: { files, kallsyms: t.kallsyms, kmsg: t.kmsg },
+    raw: { files, kallsyms: t.kallsyms, kmsg: t.kmsg, at_end: t.at_end_raw },
   };
 }

@@ -33,12 +33,15 @@ describe('report on the sample guest equals the in-guest truth', () => {
     expect(report.uptime?.machine).toBe(truth.uname.machine);
   });
 
-  it('uptime is what the guest printed, advanced by no more than the print-to-pause gap', () => {
-    const printedEnd = truth.clocks.boottime_ns / 1e9;
-    const gap = (truth.after_print.guest_transmit_ms + truth.after_print.host_pause_delay_ms) / 1000;
-    expect(report.uptime!.uptimeSeconds).toBeGreaterThanOrEqual(printedEnd);
-    // + 0.5 s for the END line and the host's 20 ms polling of the serial file
-    expect(report.uptime!.uptimeSeconds).toBeLessThanOrEqual(printedEnd + gap + 0.5);
+  it('uptime and load are what the guest re-read just before END, uptime advanced by no more than the pause delay', () => {
+    const reread = truth.at_end.clocks.boottime_ns / 1e9;
+    expect(report.uptime!.uptimeSeconds).toBeGreaterThanOrEqual(truth.at_end.uptime.uptime_s);
+    expect(report.uptime!.uptimeSeconds).toBeGreaterThanOrEqual(reread);
+    // + 0.25 s for the trailer and END line crossing the UART and the host's 20 ms polling (0.07 s measured)
+    expect(report.uptime!.uptimeSeconds).toBeLessThanOrEqual(reread + truth.after_print.host_pause_delay_ms / 1000 + 0.25);
+    const l = truth.at_end.loadavg;
+    expect([report.uptime!.load1, report.uptime!.load5, report.uptime!.load15]).toEqual([l.load1, l.load5, l.load15]);
+    expect(report.uptime!.threads).toBe(l.total);
   });
 
   it('process count and states match the truth (tasks running at the print may have settled; the printer is S)', () => {
@@ -66,10 +69,16 @@ describe('report on the sample guest equals the in-guest truth', () => {
     expect(Math.abs(big.rssKib! / 4 - truthBig.rss_pages)).toBeLessThanOrEqual(1);
   });
 
-  it('MemTotal identical; buddy zones are the guest\'s zones with its order count', () => {
+  it('meminfo and buddy lists are what the guest re-read just before END', () => {
     expect(report.memory!.fields.MemTotal).toBe(truth.meminfo.MemTotal);
-    expect(report.buddy!.zones.map((z) => `${z.node}/${z.zone}/${z.free.length}`)).toEqual(
-      (truth.buddyinfo as { node: number; zone: string; free: number[] }[]).map((z) => `${z.node}/${z.zone}/${z.free.length}`),
+    // the anon LRU still grew after the re-read: +60/+60/+32 kB measured (see test/memory.test.ts)
+    const tolerance: Record<string, number> = { Inactive: 60, 'Inactive(anon)': 60, AnonPages: 32 };
+    for (const [field, want] of Object.entries(truth.at_end.meminfo as Record<string, number>)) {
+      const got = report.memory!.fields[field]!;
+      expect(Math.abs(got - want), `${field}: ours ${got} vs guest ${want}`).toBeLessThanOrEqual(tolerance[field] ?? 0);
+    }
+    expect(report.buddy!.zones.map((z) => [z.node, z.zone, z.free])).toEqual(
+      (truth.at_end.buddyinfo as { node: number; zone: string; free: number[] }[]).map((z) => [z.node, z.zone, z.free]),
     );
   });
 

@@ -61,6 +61,11 @@ describe('committed sample guest', () => {
     expect(truth.statfs.f_blocks).toBeGreaterThan(0);
     expect(truth.loadavg.load1).toBeGreaterThanOrEqual(0);
     expect(truth.clocks.boottime_ns).toBeGreaterThan(truth.clocks_begin.boottime_ns);
+    // the trailer re-read after transmission: later than the body, same fields
+    expect(truth.at_end.clocks.boottime_ns).toBeGreaterThan(truth.clocks.boottime_ns);
+    expect(Object.keys(truth.at_end.meminfo)).toEqual(Object.keys(truth.meminfo));
+    expect(truth.at_end.buddyinfo.map((z: { zone: string }) => z.zone)).toEqual(truth.buddyinfo.map((z: { zone: string }) => z.zone));
+    expect(truth.at_end.vmstat.nr_free_pages * 4).toBe(truth.at_end.meminfo.MemFree);
     expect(truth.printer_pid).toBeGreaterThan(1);
     expect(truth.after_print.host_pause_delay_ms).toBeLessThan(1000);
   });

@@ -21,10 +21,13 @@
 
 static char *out;
 static size_t out_len, out_cap;
+static int out_fixed; /* out is a static buffer: never realloc it (the at-end trailer must not move memory) */
 
 static void put_bytes(const char *s, size_t n)
 {
     if (out_len + n + 1 > out_cap) {
+        if (out_fixed)
+            _exit(2); /* a cut trailer would be wrong JSON; the host then times out and says so */
         out_cap = (out_len + n + 1) * 2;
         out = realloc(out, out_cap);
         if (!out)
@@ -346,6 +349,68 @@ static void put_kallsyms(void)
     free(all);
 }
 
+/* ---- the at-end trailer: the fast-moving files re-read after the body crossed the serial port ---- */
+
+static const char *at_end_files[] = {
+    "/proc/meminfo", "/proc/buddyinfo", "/proc/loadavg", "/proc/uptime", "/proc/vmstat", NULL,
+};
+#define AT_END_FILE_MAX 16384
+static char at_end_text[sizeof at_end_files / sizeof at_end_files[0]][AT_END_FILE_MAX];
+static char at_end_out[65536];
+
+/* Reads a file into a static slot (no malloc, so reading does not change what is read); -1 if unreadable. */
+static ssize_t read_static(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t n = 0;
+    while (n + 1 < cap) {
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = 0;
+    return (ssize_t)n;
+}
+
+/* Reads all the files first, then formats into at_end_out; returns the trailer's length. */
+static size_t build_at_end(void)
+{
+    ssize_t got[sizeof at_end_files / sizeof at_end_files[0]];
+    for (size_t i = 0; at_end_files[i]; i++)
+        got[i] = read_static(at_end_files[i], at_end_text[i], AT_END_FILE_MAX);
+    char *saved = out;
+    size_t saved_len = out_len, saved_cap = out_cap;
+    out = at_end_out;
+    out_len = 0;
+    out_cap = sizeof at_end_out;
+    out_fixed = 1;
+    put("{\"clocks\": ");
+    put_clocks(); /* right after the files, so uptime and these clocks agree to microseconds */
+    put(", \"files\": {");
+    for (size_t i = 0; at_end_files[i]; i++) {
+        put(i ? ",\n" : "\n");
+        put_json_str(at_end_files[i]);
+        put(": ");
+        if (got[i] >= 0)
+            put_json_bytes(at_end_text[i], (size_t)got[i]);
+        else
+            put("null");
+    }
+    put("}}\n");
+    size_t n = out_len;
+    out = saved;
+    out_len = saved_len;
+    out_cap = saved_cap;
+    out_fixed = 0;
+    return n;
+}
+
 /* ---- writing it out ---- */
 
 static int open_output(const char *path)
@@ -426,6 +491,13 @@ int main(int argc, char **argv)
     tcdrain(fd);
     struct timespec written;
     clock_gettime(CLOCK_BOOTTIME, &written);
+    /* The body takes seconds to cross the port while memory and loadavg move; re-read the fast-moving
+       files now and send them as a small trailer (milliseconds), so the host pauses right after them. */
+    size_t at_end_bytes = build_at_end();
+    static const char at_end_marker[] = "===NF-TRUTH-AT-END===\n";
+    write_all(fd, at_end_marker, sizeof at_end_marker - 1);
+    write_all(fd, at_end_out, at_end_bytes);
+    tcdrain(fd);
     char end[128];
     int n = snprintf(end, sizeof end, "===NF-TRUTH-END=== bytes=%zu pid=%d written_boottime_ns=%lld\n", out_len,
                      (int)getpid(), (long long)written.tv_sec * 1000000000LL + written.tv_nsec);
