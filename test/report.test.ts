@@ -92,6 +92,14 @@ describe('report on the sample guest equals the in-guest truth', () => {
     expect(fs.files).toBe(st.f_files);
     expect(fs.filesFree).toBe(st.f_ffree);
   });
+  it('kernel log tail is the guest\'s newest /dev/kmsg records, with its count of err-or-worse lines', () => {
+    const want = (truth.dmesg as { ts_usec: number; text: string; level: number; seq: number }[]).slice(-report.kernelLog!.lines.length);
+    // /dev/kmsg escapes unprintable bytes and backslashes as \xNN; the ring buffer holds the bytes themselves.
+    const kmsgText = (t: string) => t.replace(/\\x([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+    expect(report.kernelLog!.lines.map((l) => l.text)).toEqual(want.map((r) => kmsgText(r.text)));
+    expect(report.kernelLog!.lines.map((l) => Math.round(l.seconds * 1e6))).toEqual(want.map((r) => r.ts_usec));
+    expect(report.kernelLog!.total).toBe((truth.dmesg as { seq: number }[]).at(-1)!.seq + 1);
+  });
 });
 
 describe('report formats', () => {
