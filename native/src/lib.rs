@@ -2,6 +2,7 @@
 //! The `binding` module is the only part that knows about Node.
 
 pub mod disk;
+pub mod bytes;
 pub mod error;
 pub mod kernel;
 pub mod mem;

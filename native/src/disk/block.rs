@@ -28,21 +28,21 @@ pub fn check_range(offset: u64, len: usize, size: u64, what: &dyn Fn() -> String
     }
 }
 
-/// Read a little-endian or big-endian integer out of a byte slice without panicking.
+/// Integers out of a byte slice, 0 where the slice is too short (callers have checked the length).
 pub fn le_u16(b: &[u8], off: usize) -> u16 {
-    b.get(off..off + 2).map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
+    crate::bytes::le_u16(b, off).unwrap_or(0)
 }
 pub fn le_u32(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4).map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    crate::bytes::le_u32(b, off).unwrap_or(0)
 }
 pub fn le_u64(b: &[u8], off: usize) -> u64 {
-    b.get(off..off + 8).map_or(0, |s| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))
+    crate::bytes::le_u64(b, off).unwrap_or(0)
 }
 pub fn be_u32(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4).map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    crate::bytes::be_u32(b, off).unwrap_or(0)
 }
 pub fn be_u64(b: &[u8], off: usize) -> u64 {
-    b.get(off..off + 8).map_or(0, |s| u64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))
+    crate::bytes::be_u64(b, off).unwrap_or(0)
 }
 
 /// Read `len` bytes at `offset` into a new vector.

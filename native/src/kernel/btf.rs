@@ -52,10 +52,7 @@ pub struct BtfHeader {
     pub str_len: u32,
 }
 
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    let s = b.get(off..off.checked_add(4)?)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
+use crate::bytes::le_u32 as u32_at;
 
 impl BtfHeader {
     pub fn read(b: &[u8]) -> Result<BtfHeader> {

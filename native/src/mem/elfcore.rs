@@ -60,15 +60,7 @@ pub struct ParsedCore {
     pub missing_bytes: u64,
 }
 
-fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(off..off.checked_add(2)?)?.try_into().ok()?))
-}
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(off..off.checked_add(4)?)?.try_into().ok()?))
-}
-fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(off..off.checked_add(8)?)?.try_into().ok()?))
-}
+use crate::bytes::{le_u16 as u16_at, le_u32 as u32_at, le_u64 as u64_at};
 
 fn short(what: &str, off: u64) -> Error {
     Error::bad(format!("ELF core: {what} at file offset {off:#x} is cut short"))
