@@ -6,6 +6,7 @@ pub mod bytes;
 pub mod error;
 pub mod kernel;
 pub mod mem;
+pub mod objects;
 pub mod walkers;
 pub mod snapshot;
 

@@ -80,7 +80,7 @@ pub fn online_nodes(k: &Kernel) -> Result<Vec<(u32, u64)>> {
                 continue;
             }
         }
-        let id = k.read_uint(p.wrapping_add(node_id.offset), node_id.size)?;
+        let id = k.read_member(p, node_id)?;
         if id != nid as u64 {
             return Err(Error::bad(format!("node_data[{nid}] at {p:#x} says node_id {id}")));
         }
@@ -108,7 +108,7 @@ pub fn all_zones(k: &Kernel) -> Result<Vec<ZoneRef>> {
             let address = pgdat.wrapping_add(zones_m.offset + z * zone_size);
             let name_ptr = k.read_u64(address.wrapping_add(name_off))?;
             let name = if name_ptr == 0 { format!("zone{z}") } else { k.read_cstr(name_ptr, 32)? };
-            let present_pages = k.read_uint(address.wrapping_add(present.offset), present.size)?;
+            let present_pages = k.read_member(address, present)?;
             out.push(ZoneRef { node: nid, address, name, present_pages });
         }
     }
@@ -134,7 +134,7 @@ pub fn buddyinfo(k: &Kernel) -> Result<Buddyinfo> {
         }
         let mut free = Vec::with_capacity(orders as usize);
         for order in 0..orders {
-            let n = k.read_uint(zone.address.wrapping_add(fa.offset + order * fa_size + nr_free.offset), nr_free.size)?;
+            let n = k.read_member(zone.address.wrapping_add(fa.offset + order * fa_size), nr_free)?;
             let pages = n.saturating_mul(1 << order);
             free_pages = free_pages.saturating_add(pages);
             if order as u32 >= HIGH_ORDER {

@@ -68,7 +68,7 @@ fn cstr(bytes: &[u8], m: Option<Member>) -> String {
     let Some(m) = m else { return String::new() };
     let Some(s) = bytes.get(m.offset as usize..(m.offset + m.size) as usize) else { return String::new() };
     let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
-    crate::walkers::util::latin1(&s[..end])
+    crate::objects::latin1(&s[..end])
 }
 
 /// Every finalized record still in the ring, oldest first.
@@ -163,7 +163,7 @@ pub fn dmesg(k: &Kernel) -> Result<Log> {
             facility: field_bits(info, l.facility)? as u8,
             flags: field_bits(info, l.flags_level)? as u8,
             caller: if caller_id & CALLER_CPU != 0 { format!("C{}", caller_id & !CALLER_CPU) } else { format!("T{caller_id}") },
-            text: crate::walkers::util::latin1(msg),
+            text: crate::objects::latin1(msg),
             subsystem: cstr(info, l.subsystem),
             device: cstr(info, l.device),
         });

@@ -2,7 +2,7 @@
 //! (mm/page_alloc.c), nr_blockdev_pages (block/bdev.c), vm_commit_limit (mm/util.c), hugetlb_report_meminfo.
 
 use crate::kernel::Kernel;
-use crate::walkers::util::{clamp_nonneg, cpus_in_mask, per_cpu_ptr, walk_list};
+use crate::objects::{clamp_nonneg, list_entries, online_cpus, per_cpu_ptr};
 use crate::{Error, Result};
 
 /// At most this many block-device inodes are summed for Buffers.
@@ -205,7 +205,7 @@ fn low_watermarks(k: &Kernel) -> Result<u64> {
     for zone in crate::walkers::buddy::all_zones(k)? {
         sum = sum.wrapping_add(k.read_u64(zone.address.wrapping_add(wm.offset + low.min(16) * 8))?);
         if let Some(b) = boost {
-            sum = sum.wrapping_add(k.read_uint(zone.address.wrapping_add(b.offset), b.size)?);
+            sum = sum.wrapping_add(k.read_member(zone.address, b)?);
         }
     }
     Ok(sum)
@@ -214,18 +214,15 @@ fn low_watermarks(k: &Kernel) -> Result<u64> {
 /// block/bdev.c nr_blockdev_pages(): page-cache pages of every block device inode.
 fn nr_blockdev_pages(k: &Kernel) -> Result<u64> {
     let sb = k.read_u64(k.symbol("blockdev_superblock")?)?;
-    let head = sb + k.offset("super_block", "s_inodes")?;
-    let node_off = k.offset("inode", "i_sb_list")?;
-    let mapping_off = k.offset("inode", "i_mapping")?;
+    let inode = k.struct_type("inode")?;
+    let (i_sb_list, i_mapping) = (inode.field("i_sb_list")?, inode.field("i_mapping")?);
     let nrpages = k.member("address_space", "nrpages")?;
-    let walk = walk_list(k, head, MAX_BDEV_INODES, "blockdev inodes (blockdev_superblock->s_inodes)");
-    if let Some(w) = walk.warning {
-        return Err(Error::bad(w));
-    }
+    let head = sb.wrapping_add(k.offset("super_block", "s_inodes")?);
+    let inodes = list_entries(k, head, i_sb_list.offset, MAX_BDEV_INODES, "blockdev inodes (blockdev_superblock->s_inodes)").all()?;
     let mut sum = 0u64;
-    for node in walk.nodes {
-        let mapping = k.read_u64(node.wrapping_sub(node_off).wrapping_add(mapping_off))?;
-        sum = sum.wrapping_add(k.read_uint(mapping.wrapping_add(nrpages.offset), nrpages.size)?);
+    for inode in inodes {
+        let mapping = k.read_member(inode, i_mapping)?;
+        sum = sum.wrapping_add(k.read_member(mapping, nrpages)?);
     }
     Ok(sum)
 }
@@ -236,7 +233,7 @@ fn committed_as(k: &Kernel) -> Result<u64> {
     let count = k.read_i64(pc + k.offset("percpu_counter", "count")?)?;
     let counters = k.read_u64(pc + k.offset("percpu_counter", "counters")?)?;
     let mut sum = count;
-    for cpu in cpus_in_mask(k, "__cpu_online_mask")? {
+    for cpu in online_cpus(k)? {
         sum = sum.saturating_add(k.read_u32(per_cpu_ptr(k, counters, cpu)?)? as i32 as i64);
     }
     Ok(clamp_nonneg(sum))
@@ -282,7 +279,7 @@ fn hstates(k: &Kernel) -> Result<Hugetlb> {
     let (order, nr, free, resv, surp) = (m("order")?, m("nr_huge_pages")?, m("free_huge_pages")?, m("resv_huge_pages")?, m("surplus_huge_pages")?);
     let page = k.facts.page_size.max(4096);
     let mut h = Hugetlb { default: (0, 0, 0, 0), default_size_kb: 0, total_kb: 0, total_pages: 0 };
-    let rd = |a: u64, mb: crate::kernel::Member| k.read_uint(a + mb.offset, mb.size);
+    let rd = |a: u64, mb: crate::kernel::Member| k.read_member(a, mb);
     for i in 0..n {
         let a = base + i as u64 * size;
         let ord = rd(a, order)?.min(30);

@@ -6,7 +6,6 @@ pub mod dmesg;
 pub mod meminfo;
 pub mod tasks;
 pub mod uptime;
-pub(crate) mod util;
 
 #[cfg(test)]
 pub(crate) mod testkit;

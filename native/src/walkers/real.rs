@@ -41,3 +41,65 @@ fn walkers_on_the_real_guest() {
     }
     assert_eq!(seen[0], seen[1], "ram.raw and core.elf disagree");
 }
+
+/// The object helpers on real kernel structures, each cross-checked with a second view the kernel keeps.
+#[test]
+fn object_helpers_on_the_real_guest() {
+    use crate::objects::{hlist_entries, idr_entries, list_entries, maple_entries, rbtree_entries};
+    let Some(dir) = guest_dir() else { return };
+    let d = discover(&DiscoverOptions { ram: dir.join("ram.raw"), layout: "auto".into(), use_cache: false, ..Default::default() }).unwrap();
+    let k = &d.kernel;
+    let list = tasks::walk_tasks(k, &tasks::TaskOptions { threads: true, cmdline: false, ..Default::default() }).unwrap();
+    let task = k.struct_type("task_struct").unwrap();
+    let (mm_m, pid_links) = (task.field("mm").unwrap(), task.field("pid_links").unwrap());
+    let mm = k.struct_type("mm_struct").unwrap();
+    let (mm_mt, map_count, total_vm) = (mm.field("mm_mt").unwrap(), mm.field("map_count").unwrap(), mm.field("total_vm").unwrap());
+    let vma = k.struct_type("vm_area_struct").unwrap();
+    let (vm_start, vm_end) = (vma.field("vm_start").unwrap(), vma.field("vm_end").unwrap());
+
+    // Maple tree (6.1+): each mm's VMAs are exactly map_count entries whose sizes add up to total_vm,
+    // each entry's range is its VMA's [vm_start, vm_end - 1], in address order.
+    let mut mms = 0;
+    for t in &list.tasks {
+        let m = k.read_member(t.address, mm_m).unwrap();
+        if m == 0 {
+            continue;
+        }
+        mms += 1;
+        let w = maple_entries(k, m + mm_mt.offset, 1 << 20, "mm_mt");
+        assert_eq!(w.warning, None, "pid {}", t.pid);
+        assert_eq!(w.items.len() as u64, k.read_member(m, map_count).unwrap(), "pid {} map_count", t.pid);
+        let mut pages = 0;
+        for e in &w.items {
+            let (s, end) = (k.read_member(e.entry, vm_start).unwrap(), k.read_member(e.entry, vm_end).unwrap());
+            assert_eq!((e.first, e.last), (s, end - 1), "pid {} VMA {:#x}", t.pid, e.entry);
+            pages += (end - s) / 4096;
+        }
+        assert_eq!(pages, k.read_member(m, total_vm).unwrap(), "pid {} total_vm", t.pid);
+        assert!(w.items.windows(2).all(|p| p[0].last < p[1].first));
+    }
+    assert!(mms > 5);
+
+    // IDR + hlist: init_pid_ns.idr holds a struct pid for every task, and that pid's tasks[PIDTYPE_PID]
+    // hlist links exactly the task_struct with that pid.
+    let idr = k.symbol("init_pid_ns").unwrap() + k.offset("pid_namespace", "idr").unwrap();
+    let pids = idr_entries(k, idr, 1 << 22, "pid idr");
+    assert_eq!(pids.warning, None);
+    let tasks_off = k.offset("pid", "tasks").unwrap();
+    let all: Vec<&tasks::Task> = list.tasks.iter().flat_map(|t| t.threads.iter()).collect();
+    for t in &all {
+        let e = pids.items.iter().find(|e| e.index == t.pid as u64).unwrap_or_else(|| panic!("pid {} not in the IDR", t.pid));
+        let linked = hlist_entries(k, e.entry + tasks_off, pid_links.offset, 16, "pid->tasks[PIDTYPE_PID]");
+        assert_eq!(linked, crate::objects::Walk::complete(vec![t.address]), "pid {}", t.pid);
+    }
+
+    // rbtree: the busy vmap areas, by address, in vmap_area_root and on vmap_area_list (6.1; 6.9+ splits them per node).
+    if let (Ok(root), Ok(head)) = (k.symbol("vmap_area_root"), k.symbol("vmap_area_list")) {
+        let va = k.struct_type("vmap_area").unwrap();
+        let by_tree = rbtree_entries(k, root, va.field("rb_node").unwrap().offset, 1 << 20, "vmap_area_root");
+        let by_list = list_entries(k, head, va.field("list").unwrap().offset, 1 << 20, "vmap_area_list");
+        assert_eq!(by_tree.warning, None);
+        assert!(by_tree.items.len() > 10);
+        assert_eq!(by_tree, by_list);
+    }
+}

@@ -2,7 +2,7 @@
 //! init_task.tasks and signal->thread_head (kernel/fork.c, include/linux/sched/signal.h, 6.1).
 
 use crate::kernel::{Kernel, Member};
-use crate::walkers::util::{latin1, walk_list, Snapshot};
+use crate::objects::{latin1, list_entries, Object};
 use crate::{Error, Result};
 
 /// Bounds on what a walk will believe.
@@ -269,10 +269,9 @@ pub fn walk_tasks(k: &Kernel, opts: &TaskOptions) -> Result<TaskList> {
     let layout = Layout::resolve(k)?;
     let init_task = k.symbol("init_task")?;
     let head = init_task + layout.tasks;
-    let walk = walk_list(k, head, MAX_TASKS, "task list (init_task.tasks)");
+    let walk = list_entries(k, head, layout.tasks, MAX_TASKS, "task list (init_task.tasks)");
     let mut out = TaskList::default();
-    for node in walk.nodes {
-        let addr = node.wrapping_sub(layout.tasks); // container_of
+    for addr in walk.items {
         // The list itself was walked and checked already: one unreadable task is skipped, the listing goes on.
         let mut task = match read_task(k, &layout, addr, true) {
             Ok(t) => t,
@@ -301,10 +300,9 @@ pub fn walk_tasks(k: &Kernel, opts: &TaskOptions) -> Result<TaskList> {
 
 fn read_threads(k: &Kernel, l: &Layout, leader: u64) -> Result<(Vec<Task>, Option<String>)> {
     let signal = k.read_u64(leader.wrapping_add(l.signal))?;
-    let walk = walk_list(k, signal.wrapping_add(l.sig_thread_head), MAX_THREADS_PER_GROUP, "thread list (signal->thread_head)");
-    let mut threads = Vec::with_capacity(walk.nodes.len());
-    for node in walk.nodes {
-        let addr = node.wrapping_sub(l.thread_node);
+    let walk = list_entries(k, signal.wrapping_add(l.sig_thread_head), l.thread_node, MAX_THREADS_PER_GROUP, "thread list (signal->thread_head)");
+    let mut threads = Vec::with_capacity(walk.items.len());
+    for addr in walk.items {
         match read_task(k, l, addr, false) {
             Ok(t) => threads.push(t),
             Err(e) => return Ok((threads, Some(format!("thread list of {leader:#x}: stopped at {addr:#x}: {e}")))),
@@ -315,16 +313,16 @@ fn read_threads(k: &Kernel, l: &Layout, leader: u64) -> Result<(Vec<Task>, Optio
 
 /// One task_struct. `whole` = the process view of /proc/PID/stat (group times and counts).
 fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
-    let s = Snapshot::read(k, addr, l.task_size).map_err(|e| e.context(format!("reading task_struct at {addr:#x}")))?;
+    let s = Object::read(k, addr, l.task_size).map_err(|e| e.context(format!("reading task_struct at {addr:#x}")))?;
     let pid = s.int(l.pid)?;
     let tgid = s.int(l.tgid)?;
     if !(0..=PID_MAX_LIMIT).contains(&pid) || !(0..=PID_MAX_LIMIT).contains(&tgid) {
         return Err(Error::bad(format!("task_struct at {addr:#x} has implausible pid {pid} / tgid {tgid}")));
     }
-    let mut comm = s.cstr(l.comm, TASK_COMM_LEN)?;
-    let task_state = s.uint(l.state)? as u32;
-    let exit_state = s.uint(l.exit_state)? as u32;
-    let flags = s.uint(l.flags)? as u32;
+    let mut comm = s.cstr_at(l.comm, TASK_COMM_LEN)?;
+    let task_state = s.get(l.state)? as u32;
+    let exit_state = s.get(l.exit_state)? as u32;
+    let flags = s.get(l.flags)? as u32;
     // fs/proc/array.c proc_task_name(): workqueue workers get their work's name, other kthreads their full name
     if flags & PF_WQ_WORKER != 0 {
         if let Some(suffix) = l.wq.as_ref().and_then(|wq| worker_desc(k, wq, &s).ok().flatten()) {
@@ -337,21 +335,21 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
         }
     }
 
-    let parent = s.u64_at(l.real_parent)?;
+    let parent = s.ptr_at(l.real_parent)?;
     let ppid = if parent == 0 || parent == addr && pid == 0 {
         0
     } else {
-        k.read_uint(parent.wrapping_add(l.tgid.offset), l.tgid.size)
+        k.read_member(parent, l.tgid)
             .map(|v| v as u32 as i32)
             .map_err(|e| e.context(format!("reading real_parent of pid {pid}")))?
     };
 
-    let cred_addr = s.u64_at(l.real_cred)?;
-    let cred = Snapshot::read(k, cred_addr, l.cred.iter().map(|m| m.offset + m.size).max().unwrap_or(8))
+    let cred_addr = s.ptr_at(l.real_cred)?;
+    let cred = Object::read(k, cred_addr, l.cred.iter().map(|m| m.offset + m.size).max().unwrap_or(8))
         .map_err(|e| e.context(format!("reading real_cred of pid {pid}")))?;
-    let c = |i: usize| -> Result<u32> { Ok(cred.uint(l.cred[i])? as u32) };
+    let c = |i: usize| -> Result<u32> { Ok(cred.get(l.cred[i])? as u32) };
 
-    let signal = s.u64_at(l.signal)?;
+    let signal = s.ptr_at(l.signal)?;
     let sig_len = [l.sig_nr_threads, l.sig_utime, l.sig_stime, l.sig_runtime]
         .iter()
         .chain(l.sig_prev_utime.iter())
@@ -359,36 +357,35 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
         .map(|m| m.offset + m.size)
         .max()
         .unwrap_or(8);
-    let sig = Snapshot::read(k, signal, sig_len).map_err(|e| e.context(format!("reading signal_struct of pid {pid}")))?;
+    let sig = Object::read(k, signal, sig_len).map_err(|e| e.context(format!("reading signal_struct of pid {pid}")))?;
     let nr_threads = sig.int(l.sig_nr_threads)? as i32;
 
     // cputime: the task's own, or the group's (exited threads' totals kept in signal_struct plus every live thread).
-    let own = CpuTime { utime: s.uint(l.utime)?, stime: s.uint(l.stime)?, runtime: s.uint(l.sum_exec_runtime)? };
+    let own = CpuTime { utime: s.get(l.utime)?, stime: s.get(l.stime)?, runtime: s.get(l.sum_exec_runtime)? };
     let (cpu, prev) = if whole {
-        let mut sum = CpuTime { utime: sig.uint(l.sig_utime)?, stime: sig.uint(l.sig_stime)?, runtime: sig.uint(l.sig_runtime)? };
-        let walk = walk_list(k, signal.wrapping_add(l.sig_thread_head), MAX_THREADS_PER_GROUP, "thread list");
-        for node in &walk.nodes {
-            let t = node.wrapping_sub(l.thread_node);
-            let rd = |m: Member| k.read_uint(t.wrapping_add(m.offset), m.size);
+        let mut sum = CpuTime { utime: sig.get(l.sig_utime)?, stime: sig.get(l.sig_stime)?, runtime: sig.get(l.sig_runtime)? };
+        let walk = list_entries(k, signal.wrapping_add(l.sig_thread_head), l.thread_node, MAX_THREADS_PER_GROUP, "thread list");
+        for &t in &walk.items {
+            let rd = |m: Member| k.read_member(t, m);
             sum.utime = sum.utime.wrapping_add(rd(l.utime)?);
             sum.stime = sum.stime.wrapping_add(rd(l.stime)?);
             sum.runtime = sum.runtime.wrapping_add(rd(l.sum_exec_runtime)?);
         }
         let prev = match (l.sig_prev_utime, l.sig_prev_stime) {
-            (Some(u), Some(st)) => Some((sig.uint(u)?, sig.uint(st)?)),
+            (Some(u), Some(st)) => Some((sig.get(u)?, sig.get(st)?)),
             _ => None,
         };
         (sum, prev)
     } else {
         let prev = match (l.prev_utime, l.prev_stime) {
-            (Some(u), Some(st)) => Some((s.uint(u)?, s.uint(st)?)),
+            (Some(u), Some(st)) => Some((s.get(u)?, s.get(st)?)),
             _ => None,
         };
         (own, prev)
     };
     let (utime_ns, stime_ns) = cputime_adjust(cpu, prev);
 
-    let mm = s.u64_at(l.mm)?;
+    let mm = s.ptr_at(l.mm)?;
     let (rss, vsz_bytes) = if mm == 0 {
         (None, None)
     } else {
@@ -398,7 +395,7 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
             Ok(if v < 0 { 0 } else { v as u64 })
         };
         let rss = Rss { file: counter(r.file)?, anon: counter(r.anon)?, shmem: counter(r.shmem)? };
-        let total_vm = k.read_uint(mm.wrapping_add(l.mm_total_vm.offset), l.mm_total_vm.size)?;
+        let total_vm = k.read_member(mm, l.mm_total_vm)?;
         (Some(rss), Some(total_vm.saturating_mul(k.facts.page_size.max(4096))))
     };
 
@@ -423,11 +420,11 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
         priority: s.int(l.prio)? as i32 - 100,
         nice: s.int(l.static_prio)? as i32 - 120,
         nr_threads,
-        start_boottime_ns: s.uint(l.start_boottime)?,
+        start_boottime_ns: s.get(l.start_boottime)?,
         utime_ns,
         stime_ns,
         runtime_ns: cpu.runtime,
-        processor: l.cpu.and_then(|m| s.uint(m).ok()).map(|v| v as u32),
+        processor: l.cpu.and_then(|m| s.get(m).ok()).map(|v| v as u32),
         rss,
         vsz_bytes,
         cmdline: if mm == 0 { Some(Vec::new()) } else { None },
@@ -437,8 +434,8 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
 }
 
 /// kernel/workqueue.c wq_worker_comm(): "+desc" while a work item runs, "-desc" after, nothing before any.
-fn worker_desc(k: &Kernel, wq: &WqLayout, task: &Snapshot) -> Result<Option<String>> {
-    let kthread = task.u64_at(wq.worker_private)?;
+fn worker_desc(k: &Kernel, wq: &WqLayout, task: &Object) -> Result<Option<String>> {
+    let kthread = task.ptr_at(wq.worker_private)?;
     if kthread == 0 {
         return Ok(None);
     }
@@ -455,9 +452,9 @@ fn worker_desc(k: &Kernel, wq: &WqLayout, task: &Snapshot) -> Result<Option<Stri
 }
 
 /// kernel/kthread.c get_kthread_comm(): kthread->full_name when the name did not fit in comm.
-fn kthread_full_name(k: &Kernel, wq: &WqLayout, task: &Snapshot) -> Result<Option<String>> {
+fn kthread_full_name(k: &Kernel, wq: &WqLayout, task: &Object) -> Result<Option<String>> {
     let Some(off) = wq.full_name else { return Ok(None) };
-    let kthread = task.u64_at(wq.worker_private)?;
+    let kthread = task.ptr_at(wq.worker_private)?;
     if kthread == 0 {
         return Ok(None);
     }
@@ -522,7 +519,7 @@ fn read_cmdline_into(k: &Kernel, l: &Layout, task: &mut Task, max: u64) {
 
 fn read_cmdline(k: &Kernel, l: &Layout, task: u64, max: u64) -> Result<Vec<String>> {
     let mm = k.read_u64(task.wrapping_add(l.mm))?;
-    let field = |m: Member| k.read_uint(mm.wrapping_add(m.offset), m.size);
+    let field = |m: Member| k.read_member(mm, m);
     let (arg_start, arg_end) = (field(l.mm_args[0])?, field(l.mm_args[1])?);
     let (mut env_start, mut env_end) = (field(l.mm_args[2])?, field(l.mm_args[3])?);
     if arg_start >= arg_end {

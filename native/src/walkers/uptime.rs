@@ -2,7 +2,7 @@
 //! show them: CLOCK_BOOTTIME from tk_core.timekeeper (kernel/time/timekeeping.c), avenrun (kernel/sched/loadavg.c).
 
 use crate::kernel::Kernel;
-use crate::walkers::util::{cpus_in_mask, per_cpu_ptr};
+use crate::objects::{online_cpus, per_cpu_ptr};
 use crate::{Error, Result};
 
 /// include/linux/sched/loadavg.h
@@ -51,7 +51,7 @@ pub fn uptime(k: &Kernel) -> Result<Uptime> {
     let mut u = Uptime::default();
     let mut warn = |what: &str, e: Error| u.warnings.push(format!("{what}: {e}"));
     let clocks = timekeeper(k);
-    let online = cpus_in_mask(k, "__cpu_online_mask");
+    let online = online_cpus(k);
     let avenrun = k.symbol("avenrun");
     let nr_running = online.as_ref().map_err(Clone::clone).and_then(|c| nr_running(k, c));
     let nr_threads = k.symbol("nr_threads").and_then(|a| k.read_u32(a)).map(|v| v as u64);
@@ -120,7 +120,7 @@ fn nr_running(k: &Kernel, cpus: &[u32]) -> Result<u64> {
     let m = k.member("rq", "nr_running")?;
     let mut sum = 0u64;
     for &cpu in cpus {
-        sum = sum.saturating_add(k.read_uint(per_cpu_ptr(k, rq, cpu)?.wrapping_add(m.offset), m.size)?);
+        sum = sum.saturating_add(k.read_member(per_cpu_ptr(k, rq, cpu)?, m)?);
     }
     Ok(sum)
 }
@@ -128,7 +128,7 @@ fn nr_running(k: &Kernel, cpus: &[u32]) -> Result<u64> {
 /// fs/proc/loadavg.c: idr_get_cursor(&init_pid_ns.idr) − 1.
 fn last_pid(k: &Kernel) -> Result<i64> {
     let m = k.member("pid_namespace", "idr.idr_next")?;
-    Ok(k.read_uint(k.symbol("init_pid_ns")? + m.offset, m.size)? as u32 as i64 - 1)
+    Ok(k.read_member(k.symbol("init_pid_ns")?, m)? as u32 as i64 - 1)
 }
 
 /// init_uts_ns.name: sysname, nodename, release, version, machine, domainname.
