@@ -839,3 +839,4 @@ module.exports.DiskImage = nativeBinding.DiskImage
 module.exports.FileCopy = nativeBinding.FileCopy
 module.exports.Guest = nativeBinding.Guest
 module.exports.nativeVersion = nativeBinding.nativeVersion
+module.exports.schemaCatalog = nativeBinding.schemaCatalog

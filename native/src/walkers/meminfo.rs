@@ -1,8 +1,12 @@
 //! /proc/meminfo as fs/proc/meminfo.c meminfo_proc_show() computes it (6.1): si_meminfo, si_mem_available
 //! (mm/page_alloc.c), nr_blockdev_pages (block/bdev.c), vm_commit_limit (mm/util.c), hugetlb_report_meminfo.
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use crate::kernel::Kernel;
-use crate::objects::{clamp_nonneg, list_entries, online_cpus, per_cpu_ptr};
+use crate::walkers::{Context, NoOptions};
+use crate::objects::{all_zones, clamp_nonneg, list_entries, online_cpus, per_cpu_ptr};
 use crate::{Error, Result};
 
 /// At most this many block-device inodes are summed for Buffers.
@@ -10,15 +14,39 @@ const MAX_BDEV_INODES: usize = 1_000_000;
 /// Bounds on the hstate array (HUGE_MAX_HSTATE is 2 on x86).
 const MAX_HSTATES: i64 = 16;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+crate::walker! {
+    /// /proc/meminfo, every field computed the way the guest kernel's meminfo_proc_show() computes it.
+    name: "meminfo",
+    options: NoOptions,
+    record: Meminfo,
+    run: walk,
+}
+
+fn walk(cx: &Context, _: &NoOptions) -> Result<Meminfo> {
+    meminfo(cx.kernel)
+}
+
+/// The unit /proc/meminfo prints after a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub enum Unit {
+    /// KiB (page counts are converted).
+    #[serde(rename = "kB")]
+    Kb,
+    /// A plain count (the HugePages_* lines).
+    #[serde(rename = "")]
+    Count,
+}
+
+/// One /proc/meminfo line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Field {
     pub name: &'static str,
     pub value: u64,
-    /// True when /proc prints the value in kB (pages are converted); HugePages_* counts are plain.
-    pub kb: bool,
+    pub unit: Unit,
 }
 
-#[derive(Debug, Clone, Default)]
+/// /proc/meminfo in the kernel's order.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct Meminfo {
     pub fields: Vec<Field>,
     /// Fields left out, with why (a symbol this kernel does not have, an unreadable structure).
@@ -93,8 +121,8 @@ pub fn meminfo(k: &Kernel) -> Result<Meminfo> {
     // true: a page count shown in kB; false: the kernel's value is shown as is (already kB, or a count).
     let mut f = |name: &'static str, v: Option<u64>, pages: bool| {
         if let Some(value) = v {
-            let kb = !name.starts_with("HugePages_");
-            out.fields.push(Field { name, value: if pages { value.saturating_mul(page_kb) } else { value }, kb });
+            let unit = if name.starts_with("HugePages_") { Unit::Count } else { Unit::Kb };
+            out.fields.push(Field { name, value: if pages { value.saturating_mul(page_kb) } else { value }, unit });
         }
     };
     f("MemTotal", Some(totalram), true);
@@ -202,7 +230,7 @@ fn low_watermarks(k: &Kernel) -> Result<u64> {
     let boost = k.types.member("zone", "watermark_boost");
     let low = u64::try_from(k.enumerator("WMARK_LOW")?).map_err(|_| Error::bad("WMARK_LOW < 0"))?;
     let mut sum = 0u64;
-    for zone in crate::walkers::buddy::all_zones(k)? {
+    for zone in all_zones(k)? {
         sum = sum.wrapping_add(k.read_u64(zone.address.wrapping_add(wm.offset + low.min(16) * 8))?);
         if let Some(b) = boost {
             sum = sum.wrapping_add(k.read_member(zone.address, b)?);

@@ -33,7 +33,7 @@ fn walkers_on_the_real_guest() {
         let b = buddy::buddyinfo(k).unwrap();
         assert_eq!(m.get("MemFree"), Some(b.summary.free_pages * 4), "{file}");
         let u = uptime::uptime(k).unwrap();
-        assert!(u.boottime_ns > 0 && !u.release.is_empty(), "{file}");
+        assert!(u.boottime_ns.0 > 0 && !u.release.is_empty(), "{file}");
         let log = dmesg::dmesg(k).unwrap();
         assert!(log.records.len() > 100 && log.records.iter().any(|r| r.text.starts_with("Linux version")), "{file}: {} records", log.records.len());
         assert!(log.records.windows(2).all(|w| w[1].seq == w[0].seq + 1), "{file}: sequence gaps");
@@ -61,7 +61,7 @@ fn object_helpers_on_the_real_guest() {
     // each entry's range is its VMA's [vm_start, vm_end - 1], in address order.
     let mut mms = 0;
     for t in &list.tasks {
-        let m = k.read_member(t.address, mm_m).unwrap();
+        let m = k.read_member(t.address.0, mm_m).unwrap();
         if m == 0 {
             continue;
         }
@@ -90,7 +90,7 @@ fn object_helpers_on_the_real_guest() {
     for t in &all {
         let e = pids.items.iter().find(|e| e.index == t.pid as u64).unwrap_or_else(|| panic!("pid {} not in the IDR", t.pid));
         let linked = hlist_entries(k, e.entry + tasks_off, pid_links.offset, 16, "pid->tasks[PIDTYPE_PID]");
-        assert_eq!(linked, crate::objects::Walk::complete(vec![t.address]), "pid {}", t.pid);
+        assert_eq!(linked, crate::objects::Walk::complete(vec![t.address.0]), "pid {}", t.pid);
     }
 
     // rbtree: the busy vmap areas, by address, in vmap_area_root and on vmap_area_list (6.1; 6.9+ splits them per node).

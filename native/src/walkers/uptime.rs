@@ -1,7 +1,12 @@
 //! Uptime, boot time, load averages and identity as fs/proc/uptime.c, fs/proc/loadavg.c and kernel/utsname
 //! show them: CLOCK_BOOTTIME from tk_core.timekeeper (kernel/time/timekeeping.c), avenrun (kernel/sched/loadavg.c).
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use crate::kernel::Kernel;
+use crate::records::{I64, U64};
+use crate::walkers::{Context, NoOptions};
 use crate::objects::{online_cpus, per_cpu_ptr};
 use crate::{Error, Result};
 
@@ -10,16 +15,31 @@ const FSHIFT: u32 = 11;
 const FIXED_1: u64 = 1 << FSHIFT;
 const NEW_UTS_LEN: u64 = 65;
 
-#[derive(Debug, Clone, Default)]
+crate::walker! {
+    /// Uptime and boot time (CLOCK_BOOTTIME from the timekeeper), load averages, runnable and total
+    /// tasks, online CPUs and the kernel's utsname: /proc/uptime, /proc/loadavg and uname in one.
+    name: "uptime",
+    options: NoOptions,
+    record: Uptime,
+    run: walk,
+}
+
+fn walk(cx: &Context, _: &NoOptions) -> Result<Uptime> {
+    uptime(cx.kernel)
+}
+
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Uptime {
-    /// CLOCK_BOOTTIME at the last timekeeping update (what /proc/uptime printed then), ns.
-    pub boottime_ns: u64,
+    /// CLOCK_BOOTTIME at the last timekeeping update (what /proc/uptime printed then), ns, and in seconds.
+    pub boottime_ns: U64,
+    pub uptime_seconds: f64,
     /// CLOCK_MONOTONIC at the same instant (boottime minus time spent suspended), ns.
-    pub monotonic_ns: u64,
+    pub monotonic_ns: U64,
     /// CLOCK_REALTIME at the same instant, ns since the epoch.
-    pub realtime_ns: i64,
+    pub realtime_ns: I64,
     /// Wall-clock time of boot: realtime − boottime, ns since the epoch.
-    pub boot_wall_ns: i64,
+    pub boot_wall_ns: I64,
     /// avenrun[] raw fixed-point values, and as /proc/loadavg prints them ("0.42").
     pub avenrun: [u64; 3],
     pub loadavg: [String; 3],
@@ -29,7 +49,7 @@ pub struct Uptime {
     /// The last pid handed out in the initial pid namespace.
     pub last_pid: Option<i64>,
     pub online_cpus: Vec<u32>,
-    pub jiffies: Option<u64>,
+    pub jiffies: Option<U64>,
     pub sysname: String,
     pub nodename: String,
     pub release: String,
@@ -71,14 +91,15 @@ pub fn uptime(k: &Kernel) -> Result<Uptime> {
         Err(e) => warn("last pid", e),
     }
     match jiffies {
-        Ok(v) => u.jiffies = Some(v),
+        Ok(v) => u.jiffies = Some(U64(v)),
         Err(e) => warn("jiffies_64", e),
     }
     let (boot, mono, real) = clocks?;
-    u.boottime_ns = boot;
-    u.monotonic_ns = mono;
-    u.realtime_ns = real;
-    u.boot_wall_ns = real.saturating_sub(boot as i64);
+    u.boottime_ns = U64(boot);
+    u.uptime_seconds = boot as f64 / 1e9;
+    u.monotonic_ns = U64(mono);
+    u.realtime_ns = I64(real);
+    u.boot_wall_ns = I64(real.saturating_sub(boot as i64));
     let avenrun = avenrun?;
     for i in 0..3 {
         u.avenrun[i] = k.read_u64(avenrun + i as u64 * 8)?;
