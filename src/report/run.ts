@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { collectVm, emptyReport, type CollectOptions } from './collect.js';
 import type { VmReport } from '../generated/records.js';
-import type { Collector } from './collectors.js';
+import type { Collector } from './collector.js';
 import type { Target } from '../target.js';
 
 export async function collectAll(targets: Target[], opts: CollectOptions, collectors: Collector[], parallel = availableParallelism()): Promise<VmReport[]> {

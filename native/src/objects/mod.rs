@@ -11,8 +11,10 @@ pub mod fields;
 pub mod list;
 pub mod maple;
 pub mod mmzone;
+pub mod modules;
 pub mod percpu;
 pub mod rbtree;
+pub mod symbolize;
 pub mod xarray;
 
 pub use fields::{latin1, Object, StructType};
@@ -21,6 +23,7 @@ pub use maple::{maple_entries, MapleEntry};
 pub use mmzone::{all_zones, online_nodes, ZoneRef};
 pub use percpu::{cpus_in_mask, online_cpus, per_cpu_ptr, possible_cpus};
 pub use rbtree::rbtree_entries;
+pub use symbolize::{symbolize, Symbolized};
 pub use xarray::{idr_entries, xa_entries, XaEntry};
 
 /// The result of a bounded walk: what was read, and why the walk stopped early (None: it ended normally).

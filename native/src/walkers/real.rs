@@ -103,3 +103,35 @@ fn object_helpers_on_the_real_guest() {
         assert_eq!(by_tree, by_list);
     }
 }
+
+/// Modules and their symbols on the real guest: the same list /proc/modules printed, each module's text
+/// where the guest said, and addresses inside a module's functions symbolised to that module.
+#[test]
+fn modules_and_symbolization_on_the_real_guest() {
+    use crate::objects::{modules::module_table, symbolize};
+    let Some(dir) = guest_dir() else { return };
+    let truth: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap();
+    let d = discover(&DiscoverOptions { ram: dir.join("ram.raw"), layout: "auto".into(), use_cache: false, ..Default::default() }).unwrap();
+    let k = &d.kernel;
+    let table = module_table(k);
+    assert!(table.warnings.is_empty(), "{:?}", table.warnings);
+    let want: Vec<(String, u64)> = truth["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap().to_string(), u64::from_str_radix(m["address"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()))
+        .collect();
+    let got: Vec<(String, u64)> = table.modules.iter().map(|(m, _)| (m.name.clone(), m.text().next().unwrap().base)).collect();
+    assert_eq!(got, want);
+    // ext4's own functions resolve inside ext4, and a vmlinux function resolves to itself at offset 0
+    let (ext4, syms) = table.modules.iter().find(|(m, _)| m.name == "ext4").unwrap();
+    let f = syms.iter().find(|s| s.name == "ext4_fill_super").expect("ext4_fill_super in ext4's kallsyms");
+    assert!(ext4.contains(f.address));
+    let s = symbolize(k, f.address + 5).unwrap();
+    assert_eq!((s.name.as_str(), s.offset, s.module.as_deref()), ("ext4_fill_super", 5, Some("ext4")));
+    assert!(s.size > 5);
+    let schedule = k.symbol("schedule").unwrap();
+    let s = symbolize(k, schedule).unwrap();
+    assert_eq!((s.name.as_str(), s.offset, s.module.as_deref()), ("schedule", 0, None));
+    assert!(s.display().starts_with("schedule+0x0/0x"));
+}

@@ -3,7 +3,7 @@
 
 import { defineRecordCommand } from '../define.js';
 import { renderTable } from '../output.js';
-import { defineCollector } from '../../report/collectors.js';
+import { defineCollector } from '../../report/collector.js';
 
 /** mm/vmstat.c frag_show_print(): "Node %d, zone %8s " then "%6lu " per order. */
 export function buddyLine(node: number, zone: string, free: number[]): string {

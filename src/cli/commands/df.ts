@@ -6,7 +6,7 @@ import type { FilesystemUsage } from '../../generated/records.js';
 import { NearfieldError } from '../../errors.js';
 import { defineRecordCommand, type Column } from '../define.js';
 import { renderTable } from '../output.js';
-import { defineCollector } from '../../report/collectors.js';
+import { defineCollector } from '../../report/collector.js';
 import { humanBytes, humanSize } from '../../report/units.js';
 
 interface DfFlags {

@@ -4,7 +4,7 @@
 import type { Log, LogRecord } from '../../generated/records.js';
 import { NearfieldError } from '../../errors.js';
 import { defineRecordCommand } from '../define.js';
-import { defineCollector } from '../../report/collectors.js';
+import { defineCollector } from '../../report/collector.js';
 
 interface DmesgFlags {
   raw?: boolean;

@@ -5,7 +5,7 @@ import type { Free } from '../../generated/records.js';
 import { NearfieldError } from '../../errors.js';
 import { defineRecordCommand } from '../define.js';
 import { renderTable } from '../output.js';
-import { defineCollector } from '../../report/collectors.js';
+import { defineCollector } from '../../report/collector.js';
 import { humanBytes } from '../../report/units.js';
 import { meminfoLine } from './meminfo.js';
 

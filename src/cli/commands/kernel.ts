@@ -3,7 +3,7 @@
 
 import type { KernelInfo } from '../../generated/records.js';
 import { defineRecordCommand, type Column } from '../define.js';
-import { defineCollector } from '../../report/collectors.js';
+import { defineCollector } from '../../report/collector.js';
 
 type KernelFlags = { systemMap?: string; vmlinux?: string; isf?: string };
 

@@ -5,7 +5,7 @@ import type { Task, TaskList } from '../../generated/records.js';
 import { NearfieldError } from '../../errors.js';
 import { defineRecordCommand, printable, type Column } from '../define.js';
 import { renderTable } from '../output.js';
-import { defineCollector } from '../../report/collectors.js';
+import { defineCollector } from '../../report/collector.js';
 import { humanBytes } from '../../report/units.js';
 
 interface PsFlags {

@@ -3,7 +3,7 @@
 
 import { defineRecordCommand } from '../define.js';
 import { renderTable } from '../output.js';
-import { defineCollector } from '../../report/collectors.js';
+import { defineCollector } from '../../report/collector.js';
 import { humanDuration } from '../../report/units.js';
 
 /** "up 2 days,  3:04" / "up 17 min" / "up 5 sec" in the style of procps uptime. */

@@ -1,7 +1,7 @@
 // Prometheus text exposition format 0.0.4, with node_exporter's metric names and units so existing dashboards work.
 
 import type { VmReport } from '../../generated/records.js';
-import type { Collector, Labels, MetricSink } from '../collectors.js';
+import type { Collector, Labels, MetricSink } from '../collector.js';
 
 interface Family { help: string; type: 'gauge' | 'counter'; samples: { labels: Labels; value: number }[] }
 

@@ -1,7 +1,7 @@
 // Human report: one block per VM, a section per collector in the tools' own shapes (uptime, free, ps, df, buddyinfo).
 
 import type { VmReport } from '../../generated/records.js';
-import type { Collector } from '../collectors.js';
+import type { Collector } from '../collector.js';
 
 export function renderReportTable(reports: VmReport[], collectors: Collector[]): string {
   return reports.map((r) => renderOne(r, collectors)).join('\n');

@@ -1,7 +1,7 @@
 // vhostmd metrics XML (vhostmd's metric.dtd: <metrics><metric type context [id]><name/><value/></metric></metrics>).
 
 import type { VmReport } from '../../generated/records.js';
-import type { Collector, VhostmdType } from '../collectors.js';
+import type { Collector, VhostmdType } from '../collector.js';
 
 /** One <metrics> document; every metric has context "vm" and the VM's name as id. */
 export function renderVhostmd(reports: VmReport[], collectors: Collector[]): string {
