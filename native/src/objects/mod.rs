@@ -15,6 +15,7 @@ pub mod modules;
 pub mod percpu;
 pub mod rbtree;
 pub mod symbolize;
+pub mod taint;
 pub mod xarray;
 
 pub use fields::{latin1, Object, StructType};

@@ -65,3 +65,13 @@ pub fn symbolize(k: &Kernel, addr: u64) -> Option<Symbolized> {
     let next = idx.entries.get(pos).map_or(idx.end, |(a, _)| *a);
     Some(Symbolized { name: name.clone(), offset: addr - start, size: next - start, module: None })
 }
+
+/// Where a vmlinux symbol lies and how many bytes it spans up to the next symbol (kallsyms has no sizes:
+/// the kernel measures them the same way).
+pub fn symbol_extent(k: &Kernel, name: &str) -> Option<(u64, u64)> {
+    let addr = k.symbols.address_of(name)?;
+    let idx = address_index(k);
+    let pos = idx.entries.partition_point(|(a, _)| *a <= addr);
+    let next = idx.entries.get(pos).map_or(idx.end, |(a, _)| *a);
+    Some((addr, next.checked_sub(addr)?))
+}

@@ -135,3 +135,14 @@ fn modules_and_symbolization_on_the_real_guest() {
     assert_eq!((s.name.as_str(), s.offset, s.module.as_deref()), ("schedule", 0, None));
     assert!(s.display().starts_with("schedule+0x0/0x"));
 }
+
+/// The guest's own taint_flags[] table reads as the 6.1 letters (P F S R M B U D A W C I O E L K X T N).
+#[test]
+fn taint_flags_come_from_the_guest() {
+    let Some(dir) = guest_dir() else { return };
+    let d = discover(&DiscoverOptions { ram: dir.join("ram.raw"), layout: "auto".into(), use_cache: false, ..Default::default() }).unwrap();
+    let flags = crate::objects::taint::taint_flags(&d.kernel);
+    let letters: String = flags.iter().map(|f| f.set).collect();
+    assert_eq!(letters, "PFSRMBUDAWCIOELKXTN");
+    assert_eq!(flags.iter().filter(|f| f.module).map(|f| f.set).collect::<String>(), "PFCOEKXTN");
+}
