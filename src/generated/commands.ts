@@ -11,6 +11,7 @@ export const commandIndex: readonly { file: string; name: string | null; aliases
   { file: 'inspect.js', name: 'inspect', aliases: [], collectors: false },
   { file: 'kernel.js', name: 'kernel', aliases: ['uname'], collectors: true },
   { file: 'ls.js', name: 'ls', aliases: [], collectors: false },
+  { file: 'lsmod.js', name: 'lsmod', aliases: ['modules'], collectors: true },
   { file: 'meminfo.js', name: 'meminfo', aliases: [], collectors: false },
   { file: 'profile.js', name: 'profile', aliases: [], collectors: false },
   { file: 'ps.js', name: 'ps', aliases: [], collectors: true },

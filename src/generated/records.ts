@@ -153,6 +153,45 @@ export interface KernelInfo {
   warnings: string[];
 }
 
+export interface LoadedModule {
+  name: string;
+  /** The size /proc/modules prints: every region, core and init. */
+  sizeBytes: number;
+  /** module_refcount(): references held (/proc/modules' third field). */
+  refcount: number;
+  /** Modules that use this one (the "used by" list), as the kernel lists them. */
+  usedBy: string[];
+  /** Has an init but no exit function: can never be unloaded ("[permanent]"). */
+  permanent: boolean;
+  /** Live, Loading or Unloading. */
+  state: string;
+  /** Where its text starts (/proc/modules' address). */
+  address: Hex;
+  /** Taint letters the module carries (O out-of-tree, E unsigned, P proprietary …). */
+  taints: string;
+  memory: MemoryRegion[];
+  /** Symbols in its own kallsyms. */
+  symbols: number;
+  /** Kernel address of its struct module. */
+  structAddress: Hex;
+}
+
+/** One region of a module's memory. */
+export interface MemoryRegion {
+  /** text, rodata, ro_after_init, data, or init_* of the same (freed after init: size 0). */
+  kind: string;
+  base: Hex;
+  sizeBytes: number;
+}
+
+export interface ModuleList {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  /** Newest first, as /proc/modules lists them. */
+  modules: LoadedModule[];
+  warnings: string[];
+}
+
 /** One /proc/meminfo line. */
 export interface Field {
   name: string;
@@ -608,6 +647,7 @@ export interface VmReport {
     dmesg?: Log;
     free?: Free;
     kernel?: KernelInfo;
+    modules?: ModuleList;
     meminfo?: Meminfo;
     processes?: ProcessSummary;
     pstree?: ProcessTree;
@@ -710,6 +750,8 @@ export interface Walkers {
    * discovery went (RAM format and layout, profile cache, timings).
    */
   kernel: { options: NoOptions; record: KernelInfo };
+  /** Every loaded module as /proc/modules and lsmod show it, with its memory layout and symbol count. */
+  modules: { options: NoOptions; record: ModuleList };
   /** /proc/meminfo, every field computed the way the guest kernel's meminfo_proc_show() computes it. */
   meminfo: { options: NoOptions; record: Meminfo };
   /** Process and thread counts, processes per state, and the top `top` processes by RSS and by CPU time. */
@@ -730,7 +772,7 @@ export interface Walkers {
 
 export type WalkerName = keyof Walkers;
 
-export const walkerNames = ['buddyinfo', 'dmesg', 'free', 'kernel', 'meminfo', 'processes', 'pstree', 'tasks', 'uptime'] as const satisfies readonly WalkerName[];
+export const walkerNames = ['buddyinfo', 'dmesg', 'free', 'kernel', 'modules', 'meminfo', 'processes', 'pstree', 'tasks', 'uptime'] as const satisfies readonly WalkerName[];
 
 /** The disk records: what DiskImage gives. */
 export interface DiskRecords {
