@@ -91,7 +91,7 @@ pub fn xa_entries(k: &Kernel, xa: u64, max: usize, what: &str) -> Walk<XaEntry> 
         let shift = buf.get(l.shift as usize).copied().unwrap_or(0xff) as u64;
         let offset = buf.get(l.offset as usize).copied().unwrap_or(0xff) as u64;
         let up = crate::bytes::le_u64(&buf, l.parent as usize).unwrap_or(0);
-        if shift % chunk_shift.max(1) != 0 || shift + chunk_shift > MAX_SHIFT || want_shift.is_some_and(|w| w != shift) {
+        if !shift.is_multiple_of(chunk_shift.max(1)) || shift + chunk_shift > MAX_SHIFT || want_shift.is_some_and(|w| w != shift) {
             return Walk::stopped(out, what, format!("node {node:#x} has shift {shift}, expected {}", want_shift.map_or("a multiple of the chunk".into(), |w| w.to_string())));
         }
         if parent != 0 && (up != parent || offset != slot_in_parent) {

@@ -284,6 +284,7 @@ impl Layout {
             tgid: t("tgid")?,
             real_parent: t("real_parent")?.offset,
             comm: t("comm")?.offset,
+            // task_struct.__state since 5.14, .state before
             state: t("__state").or_else(|_| t("state"))?,
             exit_state: t("exit_state")?,
             flags: t("flags")?,
@@ -291,6 +292,7 @@ impl Layout {
             mm: t("mm")?.offset,
             prio: t("prio")?,
             static_prio: t("static_prio")?,
+            // start_boottime since 5.5, real_start_time before
             start_boottime: t("start_boottime").or_else(|_| t("real_start_time"))?,
             utime: t("utime")?,
             stime: t("stime")?,
@@ -299,6 +301,7 @@ impl Layout {
             prev_stime: t("prev_cputime.stime").ok(),
             signal: t("signal")?.offset,
             thread_node: t("thread_node")?.offset,
+            // task_struct.cpu with THREAD_INFO_IN_TASK since 5.16, thread_info.cpu before
             cpu: t("cpu").or_else(|_| t("thread_info.cpu")).ok(),
             wq: (|| -> Result<WqLayout> {
                 Ok(WqLayout {
@@ -307,6 +310,7 @@ impl Layout {
                     pool: k.offset("worker", "pool")?,
                     current_work: k.offset("worker", "current_work")?,
                     desc: k.member("worker", "desc")?,
+                    // kthread.full_name since 5.17
                     full_name: k.types.member("kthread", "full_name").map(|m| m.offset),
                 })
             })()
