@@ -15,9 +15,9 @@ const kmsgEscape = (s: string) => s.replace(/[\x00-\x1f\x7f-\xff\\]/g, (c) => `\
 /** What may still move between the at-end re-read and the pause on these guests, after the printer stopped
     periodic vmstat folding and proactive compaction and folded every CPU's deltas right before re-reading:
     one refill of a per-CPU free list from the buddy lists (pcp->batch: 15 pages, 60 kB, on these 256 MiB
-    guests; seen on 1 of 8 builds) and a slab page (4 kB, 2 of 8). */
+    guests; seen on 2 of 14 builds) and slab pages (4–8 kB on 6 of 14; 16 kB allowed); 8 of 14 were exact. */
 const PCP_BATCH = 15;
-const tolerance: Record<string, number> = { MemFree: PCP_BATCH * 4, MemAvailable: PCP_BATCH * 4, Slab: 4, SReclaimable: 4, SUnreclaim: 4, KReclaimable: 4 };
+const tolerance: Record<string, number> = { MemFree: PCP_BATCH * 4, MemAvailable: PCP_BATCH * 4, Slab: 16, SReclaimable: 16, SUnreclaim: 16, KReclaimable: 16 };
 
 const guests = [
   { name: 'k612-256m', label: 'Debian 6.12 kernel (5-level paging)', levels: 5 },
@@ -86,8 +86,9 @@ for (const spec of guests) {
           expect(o, `tid ${t.tid} ${t.comm}`).toBeDefined();
           if (t.tid === printer()) expect(o.state).toBe(printerStateAtPause());
           else if (running().has(p.pid) || t.state === 'R') expect('RSDI', `tid ${t.tid} ${t.comm}`).toContain(o.state);
-          // a kernel thread may have been woken (timer, interrupt) and be runnable at the pause: rcu_preempt was
-          // I at the print and R at the pause on one hung guest
+          // a kernel thread may have been woken (timer, interrupt) and be runnable at the pause (rcu_preempt: I at
+          // the print, R at the pause on one hung guest), or have finished waiting for I/O (jbd2/vda-8: D, then S)
+          else if (p.kernel_thread && t.state === 'D') expect('RSDI', `tid ${t.tid} ${t.comm}`).toContain(o.state);
           else if (p.kernel_thread) expect([t.state, 'R'], `tid ${t.tid} ${t.comm}`).toContain(o.state);
           else expect(o.state, `tid ${t.tid} ${t.comm}`).toBe(t.state);
         }
