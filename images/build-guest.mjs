@@ -1,7 +1,8 @@
 // build-guest.mjs — builds a real Debian-kernel sample guest under QEMU/TCG, pauses it, and captures RAM, an ELF core, its disk and in-guest ground truth.
 //
-// Usage: node images/build-guest.mjs --out DIR [--kernel-package linux-image-6.1.0-NN-amd64] [--mem 256M]
-//          [--no5lvl] [--machine pc|q35] [--smp 2] [--work DIR] [--hostname nf-sample] [--timeout 180]
+// Usage: node images/build-guest.mjs --out DIR [--kernel-package linux-image-6.1.0-NN-amd64 | --kernel-series 6.12]
+//          [--mem 256M] [--no5lvl] [--machine pc|q35] [--smp 2] [--work DIR] [--hostname nf-sample] [--timeout 180]
+//          [--scenario none|hung|panic]
 //
 // Only Node built-ins; the host tools it runs are listed in images/APT_PACKAGES.
 
@@ -13,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { addHostScenarioTruth, checkScenario, kernelCmdline, SCENARIOS, waitAfterTruth } from './scenarios.mjs';
 import { parseTruth, TRUTH_BEGIN, TRUTH_END } from './truth-parse.mjs';
 
 const IMAGES_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -28,9 +30,11 @@ const GUEST_MODULES = [
   { name: 'virtio_blk' },
   // Hands the kernel's VMCOREINFO to QEMU (-device vmcoreinfo), so dump-guest-memory can add the note.
   { name: 'qemu_fw_cfg', optional: true },
+  // A network interface with a MAC and addresses of its own (nf0), though the guest has no network device.
+  { name: 'dummy', optional: true },
 ];
 
-const GUEST_PROGRAMS = ['worker', 'spinner', 'zombie', 'asuser', 'truth'];
+const GUEST_PROGRAMS = ['worker', 'spinner', 'zombie', 'asuser', 'sockets', 'files', 'hang', 'truth'];
 const ROOTFS_BYTES = 64 * 1024 * 1024;
 
 // ---------------------------------------------------------------- small helpers
@@ -95,10 +99,17 @@ function aptUpdateOnce() {
   }
 }
 
-/** The newest linux-image-6.1.0-NN-amd64 that apt-cache knows, else the newest one already downloaded. */
-function newestKernelPackage(workDir) {
-  const pattern = /^linux-image-6\.1\.0-\d+-amd64$/;
-  const search = () => run('apt-cache', ['search', '--names-only', '^linux-image-6\\.1\\.0-[0-9]+-amd64$'])
+/** Kernel series `--kernel-series` accepts: the package names apt-cache is asked for, and the number that orders them. */
+const KERNEL_SERIES = {
+  '6.1': { search: '^linux-image-6\\.1\\.0-[0-9]+-amd64$', pattern: /^linux-image-6\.1\.0-(\d+)-amd64$/ },
+  // Debian 12 serves 6.12 (its LTS kernel) only as images named by upstream version, e.g. 6.12.107+deb12-amd64-unsigned.
+  '6.12': { search: '^linux-image-6\\.12\\.[0-9]+\\+deb[0-9]+-amd64-unsigned$', pattern: /^linux-image-6\.12\.(\d+)\+deb\d+-amd64-unsigned$/ },
+};
+
+/** The newest package of a kernel series that apt-cache knows, else the newest one already downloaded. */
+function newestKernelPackage(workDir, series = '6.1') {
+  const { search: query, pattern } = KERNEL_SERIES[series];
+  const search = () => run('apt-cache', ['search', '--names-only', query])
     .split('\n').map((line) => line.split(' ')[0]).filter((name) => pattern.test(name));
   let names = search();
   if (names.length === 0 && aptUpdateOnce()) names = search();
@@ -107,9 +118,9 @@ function newestKernelPackage(workDir) {
     names = (fs.existsSync(debDir) ? fs.readdirSync(debDir) : []).map((f) => f.split('_')[0]).filter((name) => pattern.test(name));
   }
   if (names.length === 0) {
-    throw new BuildError('apt-cache knows no linux-image-6.1.0-*-amd64 package (run `apt-get update` first)');
+    throw new BuildError(`apt-cache knows no package matching ${query} (run \`apt-get update\` first)`);
   }
-  const abi = (name) => Number(/^linux-image-6\.1\.0-(\d+)-/.exec(name)[1]);
+  const abi = (name) => Number(pattern.exec(name)[1]);
   return names.sort((a, b) => abi(a) - abi(b)).at(-1);
 }
 
@@ -216,7 +227,7 @@ function compileGuestPrograms(binDir) {
   }
 }
 
-function buildInitramfs({ kernel, stageDir, outFile, hostname }) {
+function buildInitramfs({ kernel, stageDir, outFile, hostname, scenario }) {
   for (const dir of ['bin', 'etc', 'lib/modules/nf', 'dev', 'proc', 'sys', 'run', 'tmp', 'mnt/root']) {
     fs.mkdirSync(path.join(stageDir, dir), { recursive: true });
   }
@@ -228,6 +239,7 @@ function buildInitramfs({ kernel, stageDir, outFile, hostname }) {
   const modules = collectModules(kernel, path.join(stageDir, 'lib/modules/nf'));
   fs.writeFileSync(path.join(stageDir, 'etc/nf-modules'), modules.loaded.join('\n') + '\n');
   fs.writeFileSync(path.join(stageDir, 'etc/nf-hostname'), `${hostname}\n`);
+  fs.writeFileSync(path.join(stageDir, 'etc/nf-scenario'), `${scenario}\n`);
 
   // cpio newc, owned by root, gzip'd; file order sorted so the archive is reproducible.
   const files = run('find', ['.', '-mindepth', '1'], { cwd: stageDir }).split('\n').filter(Boolean).sort();
@@ -282,6 +294,8 @@ function buildRootfs({ kernel, stageDir, outFile, hostname }) {
   put('data/empty', '');
   put('data/lines.txt', Array.from({ length: 5000 }, (_, i) => `line ${i + 1}\n`).join(''));
   put('data/bin/run.sh', '#!/bin/sh\necho run\n', 0o755);
+  // Mapped MAP_SHARED by the hung scenario's guest/hang.c (64 KiB: the whole mapping must lie inside the file).
+  put('data/mapped.bin', Buffer.alloc(64 * 1024, 0x6e));
   fs.symlinkSync('hello.txt', path.join(stageDir, 'data/hello-link'));
   fs.symlinkSync('/does/not/exist', path.join(stageDir, 'data/dangling-link'));
   // A directory big enough to need an htree index.
@@ -434,7 +448,7 @@ function elfHasVmcoreinfo(file) {
 // ---------------------------------------------------------------- booting and capturing
 
 /** Boots QEMU, waits for the truth END marker, pauses, dumps, quits. Returns timings and QEMU facts. */
-async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, smp, no5lvl, timeoutSeconds, keepRunning = false }) {
+async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, smp, no5lvl, scenario, timeoutSeconds, keepRunning = false }) {
   const memArg = `${memBytes / 2 ** 20}M`;
   const ramFile = path.join(outDir, 'ram.raw');
   const truthSerial = path.join(outDir, 'truth-serial.log');
@@ -442,7 +456,7 @@ async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, s
   for (const f of [ramFile, truthSerial, coreFile, path.join(outDir, 'serial.log')]) fs.rmSync(f, { force: true });
   // Unix socket paths are limited to ~107 bytes: keep it short, in the temp dir.
   const socketPath = path.join(os.tmpdir(), `nf-qmp-${process.pid}-${Date.now()}.sock`);
-  const cmdline = `console=ttyS0 panic=-1 quiet${no5lvl ? ' no5lvl' : ''}`;
+  const cmdline = kernelCmdline({ no5lvl, scenario });
   const args = [
     '-accel', 'tcg', '-cpu', 'max', '-smp', String(smp),
     '-m', memArg,
@@ -496,10 +510,15 @@ async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, s
       qemu.unref();
       return { truthText: text, bootStart, endSeenAt, pausedAt: null, running: { pid: qemu.pid, qmp: socketPath }, cmdline };
     }
+    // The panicked guest: keep it running until the console shows the end of the panic.
+    const afterTruth = await waitAfterTruth({
+      scenario, serialLog: path.join(outDir, 'serial.log'), deadline, hasExited: () => exited !== null, sleep,
+      fail: (message) => { throw new BuildError(`${message}; serial.log ends:\n${tail(path.join(outDir, 'serial.log'))}`); },
+    });
     await qmp.execute('stop');
     const pausedAt = Date.now();
     const status = await qmp.execute('query-status');
-    log(`END marker seen after ${((endSeenAt - bootStart) / 1000).toFixed(1)}s; paused ${pausedAt - endSeenAt} ms later (status ${status.status})`);
+    log(`END marker seen after ${((endSeenAt - bootStart) / 1000).toFixed(1)}s; ${afterTruth.panic_seen_at ? `panic on the console ${afterTruth.panic_seen_at - endSeenAt} ms later; ` : ''}paused ${pausedAt - endSeenAt} ms later (status ${status.status})`);
 
     const mtree = await qmp.execute('human-monitor-command', { 'command-line': 'info mtree' });
     await qmp.execute('dump-guest-memory', { paging: false, protocol: `file:${coreFile}` });
@@ -518,7 +537,7 @@ async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, s
 
     return {
       truthText: text,
-      bootStart, endSeenAt, pausedAt,
+      bootStart, endSeenAt, pausedAt, panicSeenAt: afterTruth.panic_seen_at ?? null,
       qemu: { version: version.qemu, package: version.package.trim(), binary: 'qemu-system-x86_64', args, command: ['qemu-system-x86_64', ...args] },
       mtree,
       cmdline,
@@ -555,8 +574,9 @@ function tail(file, lines = 30) {
 
 // ---------------------------------------------------------------- checking the guest did what we asked
 
-/** Fails the build when the guest's truth lacks the mounted rootfs or a workload process in its expected state. */
-function checkWorkload(truth) {
+/** Fails the build when the guest's truth lacks the mounted rootfs, a workload process in its expected state,
+    or one of the sockets, open files, interfaces, environment variables and cgroups init.sh sets up. */
+function checkWorkload(truth, { dummyLoaded }) {
   const problems = [];
   const rootfs = truth.mounts.find((m) => m.mountpoint === '/mnt/root');
   if (rootfs?.fstype !== 'ext4') problems.push('the rootfs is not mounted as ext4 on /mnt/root');
@@ -564,19 +584,75 @@ function checkWorkload(truth) {
   const expected = {
     'nf-small': 'S', 'nf-big': 'S', 'nf-threads': 'S', 'nf-longcmd': 'S', 'nf-user': 'S', 'nf-nice': 'S', 'nf) odd (x': 'S',
     'nf-stopped': 'T', 'nf-zparent': 'S', 'nf-zombie': 'Z', 'nf-spin': 'R', truth: 'R',
+    'nf-net-srv': 'S', 'nf-net-cli': 'S', 'nf-files': 'S', 'nf-pipe-rd': 'S', 'nf-batch': 'S',
   };
+  const proc = (comm) => truth.processes.find((q) => q.comm === comm);
   for (const [comm, state] of Object.entries(expected)) {
-    const p = truth.processes.find((q) => q.comm === comm);
+    const p = proc(comm);
     if (!p) problems.push(`no process ${comm}`);
     else if (p.state !== state) problems.push(`${comm} is in state ${p.state}, expected ${state}`);
   }
+  if (problems.length) throw new BuildError(`the guest's workload is incomplete (see serial.log):\n  ${problems.join('\n  ')}`);
+  const want = (ok, what) => ok || problems.push(what);
+
+  // Per-process truth: every task's stack and wchan, every user process's fds, maps and environment.
+  for (const p of truth.processes) {
+    if (!p.threads.every((t) => Array.isArray(t.stack))) problems.push(`pid ${p.pid} ${p.comm}: a task without /proc/…/stack`);
+    if (!p.kernel_thread && !p.mm_skipped && p.state !== 'Z' && (!p.maps?.length || !p.environ)) problems.push(`pid ${p.pid} ${p.comm}: no maps or environ`);
+  }
+  want(proc('nf-pipe-rd').wchan === 'pipe_read', `nf-pipe-rd waits in ${proc('nf-pipe-rd').wchan}, expected pipe_read`);
+
+  // Sockets: listeners, established pairs with data left unread, datagram sockets, unix sockets.
+  const tcp = (state, address, port) => truth.net.tcp.find((t) => t.state === state && t.local_address === address && t.local_port === port);
+  for (const [address, port] of [['127.0.0.1', 7001], ['::1', 7002], ['0.0.0.0', 7005]]) want(tcp('LISTEN', address, port), `no TCP listener on ${address}:${port}`);
+  for (const [address, port] of [['127.0.0.1', 7001], ['::1', 7002]]) {
+    const accepted = tcp('ESTABLISHED', address, port);
+    want(accepted?.rx_queue === 2000, `the accepted TCP connection on ${address}:${port} should hold 2000 unread bytes (${accepted?.rx_queue})`);
+    want(truth.net.tcp.some((t) => t.state === 'ESTABLISHED' && t.remote_port === port && t.uid === 1000), `no uid-1000 client connected to ${address}:${port}`);
+  }
+  for (const [address, port] of [['127.0.0.1', 7003], ['::1', 7004]]) want(truth.net.udp.some((u) => u.local_address === address && u.local_port === port), `no UDP socket on ${address}:${port}`);
+  for (const path of ['/run/nf-stream.sock', '/run/nf-dgram.sock', '@nf-abstract']) want(truth.net.unix.some((u) => u.path === path), `no unix socket ${path}`);
+  want(truth.net.unix.some((u) => u.path === '/run/nf-stream.sock' && u.state === 'LISTEN'), 'the unix stream socket is not listening');
+  want(truth.net.dev?.lo?.rx_bytes > 0, 'no traffic counted on lo');
+
+  // Interfaces: lo up with its addresses; nf0 (the dummy) as init.sh configured it.
+  const iface = (name) => truth.interfaces.find((i) => i.name === name);
+  const has = (i, address, prefixlen) => i?.addresses.some((a) => a.address === address && a.prefixlen === prefixlen);
+  want(iface('lo') && (iface('lo').flags & 1) === 1 && has(iface('lo'), '127.0.0.1', 8) && has(iface('lo'), '::1', 128), 'lo is not up with 127.0.0.1/8 and ::1/128');
+  if (dummyLoaded) {
+    const nf0 = iface('nf0');
+    want(nf0?.mac === '02:6e:66:00:00:01' && nf0.mtu === 1400 && has(nf0, '10.42.0.1', 24) && has(nf0, 'fd42:6e66::1', 64), 'nf0 is not configured as init.sh says');
+  }
+
+  // Open files: deleted ones on ext4 and tmpfs, a pipe shared with the reader, offsets.
+  const files = proc('nf-files');
+  const fd = (pred) => files.fds?.find(pred);
+  want(fd((f) => f.target === '/mnt/root/var/nf/deleted-on-ext4.bin (deleted)')?.pos === 12345, 'nf-files has no deleted ext4 file at offset 12345');
+  want(fd((f) => f.target === '/run/nf-deleted-on-tmpfs.txt (deleted)'), 'nf-files has no deleted tmpfs file');
+  want(fd((f) => f.target === '/mnt/root/data/lines.txt')?.pos === 100, 'nf-files has no data/lines.txt at offset 100');
+  const pipe = fd((f) => /^pipe:\[\d+\]$/.test(f.target ?? ''));
+  want(pipe && proc('nf-pipe-rd').fds?.some((f) => f.target === pipe.target), 'nf-files and nf-pipe-rd do not share a pipe');
+
+  // Environment and cgroups.
+  const env = (comm, entry) => want(proc(comm).environ?.includes(entry), `${comm} has no ${entry} in its environment`);
+  env('nf-net-srv', 'NF_SERVICE=web');
+  env('nf-files', 'NF_QUOTED=two words = one value');
+  env('nf-files', 'NF_EMPTY=');
+  env('nf-small', 'NF_GUEST=nearfield-sample');
+  const cgroup = (path) => truth.cgroups?.find((c) => c.path === path);
+  for (const [comm, path] of [['nf-net-srv', '/nf/web'], ['nf-net-cli', '/nf/web'], ['nf-files', '/nf/batch'], ['nf-pipe-rd', '/nf/batch'], ['nf-batch', '/nf/batch'], ['nf-small', '/nf/batch'], ['nf-big', '/']]) {
+    want(proc(comm).cgroup === path && cgroup(path)?.procs?.includes(proc(comm).pid), `${comm} is not in cgroup ${path}`);
+  }
+  want(['memory', 'cpu'].every((c) => cgroup('/nf')?.subtree_control?.includes(c)), 'memory and cpu are not enabled below /nf');
+  want(cgroup('/nf/batch')?.memory_current >= 8 << 20, `/nf/batch's memory.current (${cgroup('/nf/batch')?.memory_current}) is below nf-batch's 8 MiB`);
+
   if (problems.length) throw new BuildError(`the guest's workload is incomplete (see serial.log):\n  ${problems.join('\n  ')}`);
 }
 
 // ---------------------------------------------------------------- main
 
 function usage() {
-  return 'usage: node images/build-guest.mjs --out DIR [--kernel-package linux-image-6.1.0-NN-amd64] [--mem 256M] [--no5lvl] [--machine pc|q35] [--smp 2] [--work DIR] [--hostname NAME] [--timeout SECONDS] [--keep-running]';
+  return 'usage: node images/build-guest.mjs --out DIR [--kernel-package linux-image-6.1.0-NN-amd64 | --kernel-series 6.1|6.12] [--mem 256M] [--no5lvl] [--machine pc|q35] [--smp 2] [--work DIR] [--hostname NAME] [--timeout SECONDS] [--scenario none|hung|panic] [--keep-running]';
 }
 
 async function main() {
@@ -584,6 +660,8 @@ async function main() {
     options: {
       out: { type: 'string' },
       'kernel-package': { type: 'string' },
+      'kernel-series': { type: 'string', default: '6.1' },
+      scenario: { type: 'string', default: 'none' },
       mem: { type: 'string', default: '256M' },
       no5lvl: { type: 'boolean', default: false },
       machine: { type: 'string', default: 'pc' },
@@ -601,27 +679,35 @@ async function main() {
   }
   if (!values.out) throw new BuildError(usage());
   if (!['pc', 'q35'].includes(values.machine)) throw new BuildError(`--machine must be pc or q35, not ${values.machine}`);
+  if (!SCENARIOS.includes(values.scenario)) throw new BuildError(`--scenario must be one of ${SCENARIOS.join(', ')}, not ${values.scenario}`);
+  if (!KERNEL_SERIES[values['kernel-series']]) throw new BuildError(`--kernel-series must be one of ${Object.keys(KERNEL_SERIES).join(', ')}`);
+  if (values['keep-running'] && values.scenario !== 'none') throw new BuildError('--keep-running is for the default scenario only');
+  const scenario = values.scenario;
 
   const outDir = path.resolve(values.out);
   const workDir = path.resolve(values.work);
   const memBytes = parseSize(values.mem);
   fs.mkdirSync(outDir, { recursive: true });
   fs.mkdirSync(workDir, { recursive: true });
+  // An earlier build's outputs must not outlive a failed one (tests take a present truth.json as a built guest).
+  for (const f of ['ram.raw', 'core.elf', 'rootfs.ext4', 'serial.log', 'truth-serial.log', 'truth.json', 'manifest.json', 'running.json', 'qemu.log']) {
+    fs.rmSync(path.join(outDir, f), { force: true });
+  }
 
-  const kernel = fetchKernel(values['kernel-package'] ?? newestKernelPackage(workDir), workDir);
+  const kernel = fetchKernel(values['kernel-package'] ?? newestKernelPackage(workDir, values['kernel-series']), workDir);
   log(`kernel ${kernel.pkg} ${kernel.version} (release ${kernel.release})`);
 
   const stage = fs.mkdtempSync(path.join(workDir, 'stage-'));
   try {
     const initramfs = path.join(stage, 'initramfs.cpio.gz');
-    const modules = buildInitramfs({ kernel, stageDir: path.join(stage, 'initramfs'), outFile: initramfs, hostname: values.hostname });
+    const modules = buildInitramfs({ kernel, stageDir: path.join(stage, 'initramfs'), outFile: initramfs, hostname: values.hostname, scenario });
     log(`initramfs built (${fs.statSync(initramfs).size} bytes; modules: ${modules.loaded.join(' ')})`);
     const rootfs = buildRootfs({ kernel, stageDir: path.join(stage, 'rootfs'), outFile: path.join(outDir, 'rootfs.ext4'), hostname: values.hostname });
     log(`rootfs built (${rootfs.features.join(',')})`);
 
     const boot = await bootAndCapture({
       outDir, vmlinuz: kernel.vmlinuz, initramfs, memBytes, machine: values.machine, smp: Number(values.smp),
-      no5lvl: values.no5lvl, timeoutSeconds: Number(values.timeout), keepRunning: values['keep-running'],
+      no5lvl: values.no5lvl, scenario, timeoutSeconds: Number(values.timeout), keepRunning: values['keep-running'],
     });
     if (boot.running) {
       const truth = parseTruth(boot.truthText, {
@@ -646,9 +732,17 @@ async function main() {
       host_paused: new Date(boot.pausedAt).toISOString(),
       host_pause_delay_ms: boot.pausedAt - boot.endSeenAt,
     });
+    addHostScenarioTruth(truth, {
+      scenario, serialText: fs.readFileSync(path.join(outDir, 'serial.log'), 'latin1'), endSeenAt: boot.endSeenAt, panicSeenAt: boot.panicSeenAt,
+    });
     fs.writeFileSync(path.join(outDir, 'truth.json'), JSON.stringify(truth, null, 1) + '\n');
-    log(`truth.json: ${truth.processes.length} processes, printer pid ${truth.printer_pid}`);
-    checkWorkload(truth);
+    log(`truth.json: ${truth.processes.length} processes, printer pid ${truth.printer_pid}; ${(fs.statSync(path.join(outDir, 'truth-serial.log')).size / 1024).toFixed(0)} KiB over the UART in ${truth.after_print.guest_transmit_ms.toFixed(0)} ms`);
+    checkWorkload(truth, { dummyLoaded: modules.loaded.includes('dummy') });
+    try {
+      checkScenario(truth, scenario);
+    } catch (err) {
+      throw new BuildError(err.message);
+    }
 
     const coreFile = path.join(outDir, 'core.elf');
     const files = {};
@@ -681,6 +775,10 @@ async function main() {
       hostname: values.hostname,
       core_elf_has_vmcoreinfo: elfHasVmcoreinfo(coreFile),
       truth_pause_delay_ms: boot.pausedAt - boot.endSeenAt,
+      scenario,
+      panic: truth.scenario.panic ? { message: truth.scenario.panic.message, pid: truth.scenario.panic.pid, comm: truth.scenario.panic.comm, console_ms_after_end: truth.scenario.panic.console_ms_after_end } : null,
+      truth_uart_bytes: fs.statSync(path.join(outDir, 'truth-serial.log')).size,
+      truth_transmit_ms: truth.after_print.guest_transmit_ms,
       host: { node: process.version, os: `${os.type()} ${os.release()}` },
       files,
     };

@@ -1,16 +1,22 @@
-/* truth.c — the in-guest ground-truth printer: gathers /proc, statfs, uname, clocks and the kernel log
+/* truth.c — the in-guest ground-truth printer: gathers /proc, /sys, statfs, uname, clocks and the kernel log
    into one JSON document, writes it between marker lines to a serial port, then sleeps forever.
-   Usage: `truth [OUTPUT_TTY [STATFS_PATH]]` (defaults /dev/ttyS1 and /mnt/root).
+   Usage: `truth [OUTPUT_TTY [STATFS_PATH [then-crash]]]` (defaults /dev/ttyS1 and /mnt/root); with
+   `then-crash` it raises the console loglevel and writes 'c' to /proc/sysrq-trigger after the END line.
    It never forks or execs, so the process list it prints is the one the host will snapshot.
    It stays dumb on purpose: raw texts go out as JSON strings; the host parses them. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/klog.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <termios.h>
@@ -182,6 +188,54 @@ static int is_number(const char *s)
     return 1;
 }
 
+/* Processes whose mm's mmap_lock is known to be contended (the hung scenario's nf-locker): reading their
+   cmdline, environ or maps would block the printer too, so those reads are skipped (one pid per line in
+   /run/nf-scenario/mm-locked-pids, written by images/guest/hang.c). */
+#define MM_LOCKED_MAX 16
+static long mm_locked[MM_LOCKED_MAX];
+static size_t mm_locked_count;
+
+static void load_mm_locked(void)
+{
+    size_t n;
+    char *text = slurp("/run/nf-scenario/mm-locked-pids", &n);
+    for (char *p = text; p && *p && mm_locked_count < MM_LOCKED_MAX;) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        mm_locked[mm_locked_count++] = pid;
+        p = end + strspn(end, " \n");
+    }
+    free(text);
+}
+
+static int is_mm_locked(const char *pid)
+{
+    long value = strtol(pid, NULL, 10);
+    for (size_t i = 0; i < mm_locked_count; i++)
+        if (mm_locked[i] == value)
+            return 1;
+    return 0;
+}
+
+/* Field N (proc(5) numbering) of a /proc/PID/stat text; comm may hold spaces and ')', so count from the last ')'. */
+static const char *stat_field(const char *stat, int n)
+{
+    const char *p = strrchr(stat, ')');
+    if (!p || n < 3)
+        return NULL;
+    p += 2;
+    for (int i = 3; i < n && p; i++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    return p;
+}
+
+#define PF_KTHREAD 0x00200000UL
+
 /* /proc/PID/cmdline as an array: NUL-separated arguments, the trailing NUL ends the last one. */
 static void put_cmdline(const char *path)
 {
@@ -209,6 +263,51 @@ static void put_cmdline(const char *path)
     free(raw);
 }
 
+/* "key": readlink(path) (or null). */
+static void put_link_member(const char *key, const char *path)
+{
+    char target[4096];
+    ssize_t n = readlink(path, target, sizeof target);
+    put_json_str(key);
+    put(": ");
+    if (n >= 0)
+        put_json_bytes(target, (size_t)n);
+    else
+        put("null");
+}
+
+/* Every open fd: its number, what /proc/PID/fd/N links to, and /proc/PID/fdinfo/N (pos, flags, mnt_id, ino, …). */
+static void put_fds(const char *pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%s/fd", pid);
+    DIR *dir = opendir(path);
+    if (!dir) {
+        put("null");
+        return;
+    }
+    put("[");
+    int first = 1;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (!is_number(e->d_name))
+            continue;
+        char link[96], info[96];
+        snprintf(link, sizeof link, "/proc/%s/fd/%s", pid, e->d_name);
+        snprintf(info, sizeof info, "/proc/%s/fdinfo/%s", pid, e->d_name);
+        putf("%s\n {\"fd\": %s, ", first ? "" : ",", e->d_name);
+        put_link_member("target", link);
+        put(", ");
+        put_file_member("fdinfo", info);
+        put("}");
+        first = 0;
+    }
+    closedir(dir);
+    put("]");
+}
+
+/* Each task (thread) of a process: its stat, kernel stack, wchan and syscall; /proc/…/sched (the scheduler's
+   timestamps, e.g. se.exec_start = when it last ran) for tasks asleep in D. */
 static void put_tasks(const char *pid)
 {
     char path[64];
@@ -221,10 +320,30 @@ static void put_tasks(const char *pid)
         while ((e = readdir(dir))) {
             if (!is_number(e->d_name))
                 continue;
-            char stat_path[96];
-            snprintf(stat_path, sizeof stat_path, "/proc/%s/task/%s/stat", pid, e->d_name);
-            putf("%s{\"tid\": %s, ", first ? "" : ", ", e->d_name);
-            put_file_member("stat", stat_path);
+            char task[96], file[128];
+            snprintf(task, sizeof task, "/proc/%s/task/%s", pid, e->d_name);
+            putf("%s{\"tid\": %s, ", first ? "" : ",\n  ", e->d_name);
+            snprintf(file, sizeof file, "%s/stat", task);
+            size_t n;
+            char *stat = slurp(file, &n);
+            put("\"stat\": ");
+            if (stat)
+                put_json_bytes(stat, n);
+            else
+                put("null");
+            static const char *per_task[] = {"stack", "wchan", "syscall", NULL};
+            for (const char **f = per_task; *f; f++) {
+                snprintf(file, sizeof file, "%s/%s", task, *f);
+                put(", ");
+                put_file_member(*f, file);
+            }
+            const char *state = stat ? stat_field(stat, 3) : NULL;
+            if (state && *state == 'D') {
+                snprintf(file, sizeof file, "%s/sched", task);
+                put(", ");
+                put_file_member("sched", file);
+            }
+            free(stat);
             put("}");
             first = 0;
         }
@@ -245,14 +364,42 @@ static void put_processes(void)
         char path[64];
         putf("%s\n{\"pid\": %s, ", first ? "" : ",", e->d_name);
         snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        put_file_member("stat", path);
+        size_t n;
+        char *stat = slurp(path, &n);
+        put("\"stat\": ");
+        if (stat)
+            put_json_bytes(stat, n);
+        else
+            put("null");
+        const char *flags = stat ? stat_field(stat, 9) : NULL;
+        int kthread = flags && (strtoul(flags, NULL, 10) & PF_KTHREAD);
+        free(stat);
         put(", ");
         snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
         put_file_member("status", path);
+        int skip_mm = is_mm_locked(e->d_name);
+        putf(", \"mm_skipped\": %s", skip_mm ? "true" : "false");
         put(", \"cmdline\": ");
         snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
-        put_cmdline(path);
-        put(", \"tasks\": ");
+        if (skip_mm)
+            put("null");
+        else
+            put_cmdline(path);
+        put(", ");
+        snprintf(path, sizeof path, "/proc/%s/cgroup", e->d_name);
+        put_file_member("cgroup", path);
+        if (!kthread && !skip_mm) {
+            /* User processes only: a kernel thread has no mm (empty environ, no maps). */
+            put(", ");
+            snprintf(path, sizeof path, "/proc/%s/environ", e->d_name);
+            put_file_member("environ", path);
+            put(", ");
+            snprintf(path, sizeof path, "/proc/%s/maps", e->d_name);
+            put_file_member("maps", path);
+        }
+        put(", \"fds\": ");
+        put_fds(e->d_name);
+        put(",\n \"tasks\": ");
         put_tasks(e->d_name);
         put("}");
         first = 0;
@@ -262,9 +409,166 @@ static void put_processes(void)
     put("]");
 }
 
+/* ---- network interfaces: /sys/class/net/IF attributes and the addresses getifaddrs reports ---- */
+
+static void put_interfaces(void)
+{
+    static const char *attrs[] = {
+        "ifindex", "iflink", "address", "broadcast", "addr_len", "mtu", "flags", "operstate", "type",
+        "tx_queue_len", "carrier", NULL,
+    };
+    DIR *dir = opendir("/sys/class/net");
+    put("[");
+    int first = 1;
+    struct dirent *e;
+    while (dir && (e = readdir(dir))) {
+        if (e->d_name[0] == '.')
+            continue;
+        putf("%s\n{\"name\": ", first ? "" : ",");
+        put_json_str(e->d_name);
+        put(", \"sysfs\": {");
+        for (const char **a = attrs; *a; a++) {
+            char path[256];
+            snprintf(path, sizeof path, "/sys/class/net/%s/%s", e->d_name, *a);
+            put(a == attrs ? "" : ", ");
+            put_file_member(*a, path);
+        }
+        put("}}");
+        first = 0;
+    }
+    if (dir)
+        closedir(dir);
+    put("]");
+}
+
+static void put_sockaddr(const struct sockaddr *sa)
+{
+    char text[INET6_ADDRSTRLEN];
+    const void *addr = NULL;
+    if (sa && sa->sa_family == AF_INET)
+        addr = &((const struct sockaddr_in *)sa)->sin_addr;
+    else if (sa && sa->sa_family == AF_INET6)
+        addr = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (addr && inet_ntop(sa->sa_family, addr, text, sizeof text))
+        put_json_str(text);
+    else
+        put("null");
+}
+
+static void put_ifaddrs(void)
+{
+    struct ifaddrs *all;
+    if (getifaddrs(&all) != 0) {
+        put("null");
+        return;
+    }
+    put("[");
+    int first = 1;
+    for (struct ifaddrs *a = all; a; a = a->ifa_next) {
+        if (!a->ifa_addr || (a->ifa_addr->sa_family != AF_INET && a->ifa_addr->sa_family != AF_INET6))
+            continue;
+        putf("%s\n{\"name\": ", first ? "" : ",");
+        put_json_str(a->ifa_name);
+        putf(", \"family\": \"%s\", \"flags\": %u, \"address\": ", a->ifa_addr->sa_family == AF_INET ? "inet" : "inet6", a->ifa_flags);
+        put_sockaddr(a->ifa_addr);
+        put(", \"netmask\": ");
+        put_sockaddr(a->ifa_netmask);
+        put(", \"broadcast\": ");
+        put_sockaddr((a->ifa_flags & IFF_BROADCAST) ? a->ifa_broadaddr : NULL);
+        if (a->ifa_addr->sa_family == AF_INET6)
+            putf(", \"scope_id\": %u", ((const struct sockaddr_in6 *)a->ifa_addr)->sin6_scope_id);
+        put("}");
+        first = 0;
+    }
+    put("]");
+    freeifaddrs(all);
+}
+
+/* ---- cgroup v2: every cgroup under /sys/fs/cgroup (bounded), its processes and resource files ---- */
+
+#define CGROUP_MAX 32
+#define CGROUP_PATH_MAX 160
+static char cgroup_dirs[CGROUP_MAX][CGROUP_PATH_MAX]; /* remembered for the at-end re-read */
+static size_t cgroup_count;
+
+static void put_cgroup(const char *dir, const char *rel, int depth, int *first)
+{
+    static const char *files[] = {
+        "cgroup.procs", "cgroup.threads", "cgroup.controllers", "cgroup.subtree_control", "cgroup.type",
+        "memory.current", "memory.max", "memory.peak", "memory.stat", "cpu.stat", "cpu.weight", "cpu.max",
+        "pids.current", "pids.max", NULL,
+    };
+    if (cgroup_count >= CGROUP_MAX)
+        return;
+    snprintf(cgroup_dirs[cgroup_count++], CGROUP_PATH_MAX, "%s", dir);
+    put(*first ? "\n{\"path\": " : ",\n{\"path\": ");
+    *first = 0;
+    put_json_str(*rel ? rel : "/");
+    put(", \"files\": {");
+    for (const char **f = files; *f; f++) {
+        char path[CGROUP_PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s", dir, *f);
+        put(f == files ? "" : ", ");
+        put_file_member(*f, path);
+    }
+    put("}}");
+    if (depth >= 4)
+        return;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+            continue;
+        char child[CGROUP_PATH_MAX], child_rel[CGROUP_PATH_MAX];
+        snprintf(child, sizeof child, "%s/%s", dir, e->d_name);
+        snprintf(child_rel, sizeof child_rel, "%s/%s", rel, e->d_name);
+        put_cgroup(child, child_rel, depth + 1, first);
+    }
+    if (d)
+        closedir(d);
+}
+
+static void put_cgroups(const char *root)
+{
+    struct statfs s;
+    if (statfs(root, &s) != 0 || s.f_type != 0x63677270 /* CGROUP2_SUPER_MAGIC */) {
+        put("null");
+        return;
+    }
+    put("[");
+    int first = 1;
+    put_cgroup(root, "", 0, &first);
+    put("]");
+}
+
+/* ---- what the scenario helpers left in /run/nf-scenario (small JSON and text files), verbatim ---- */
+
+static void put_dir_files(const char *dirname)
+{
+    DIR *dir = opendir(dirname);
+    if (!dir) {
+        put("null");
+        return;
+    }
+    put("{");
+    int first = 1;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", dirname, e->d_name);
+        put(first ? "\n" : ",\n");
+        put_file_member(e->d_name, path);
+        first = 0;
+    }
+    closedir(dir);
+    put("}");
+}
+
 /* ---- the kernel log, as /dev/kmsg records ("prio,seq,usec,flags;text\n continuation…") ---- */
 
-#define KMSG_KEEP 200
+#define KMSG_KEEP 4000 /* the whole log of these guests (~400 records at boot, ~550 with hung-task reports) */
 
 static void put_kmsg(void)
 {
@@ -351,12 +655,51 @@ static void put_kallsyms(void)
 
 /* ---- the at-end trailer: the fast-moving files re-read after the body crossed the serial port ---- */
 
+static void write_sysctl(const char *path, const char *value)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)!write(fd, value, strlen(value));
+        close(fd);
+    }
+}
+
 static const char *at_end_files[] = {
-    "/proc/meminfo", "/proc/buddyinfo", "/proc/loadavg", "/proc/uptime", "/proc/vmstat", NULL,
+    "/proc/meminfo", "/proc/buddyinfo", "/proc/loadavg", "/proc/uptime", "/proc/vmstat", "/proc/net/dev", NULL,
 };
+#define AT_END_FILES (sizeof at_end_files / sizeof at_end_files[0] - 1)
 #define AT_END_FILE_MAX 16384
-static char at_end_text[sizeof at_end_files / sizeof at_end_files[0]][AT_END_FILE_MAX];
-static char at_end_out[65536];
+/* Per cgroup found in the body: memory.current and cpu.stat (the ones that move while idle, if anything). */
+static const char *at_end_cgroup_files[] = {"memory.current", "cpu.stat", NULL};
+#define AT_END_CGROUP_FILES 2
+#define AT_END_CGROUP_FILE_MAX 2048
+static char at_end_text[AT_END_FILES][AT_END_FILE_MAX];
+static char at_end_cgroup_text[CGROUP_MAX][AT_END_CGROUP_FILES][AT_END_CGROUP_FILE_MAX];
+static char at_end_cgroup_path[CGROUP_MAX][AT_END_CGROUP_FILES][CGROUP_PATH_MAX + 32];
+static char at_end_out[262144];
+
+/* Writes every page of the static buffers the trailer uses, at start: the trailer then faults in no page
+   (a fault between re-reading /proc/meminfo and the pause would move the counters it just read). */
+static void prefault_at_end_buffers(void)
+{
+    static const struct { volatile char *p; size_t n; } buffers[] = {
+        {(volatile char *)at_end_text, sizeof at_end_text},
+        {(volatile char *)at_end_cgroup_text, sizeof at_end_cgroup_text},
+        {(volatile char *)at_end_cgroup_path, sizeof at_end_cgroup_path},
+        {(volatile char *)at_end_out, sizeof at_end_out},
+    };
+    for (size_t b = 0; b < sizeof buffers / sizeof buffers[0]; b++)
+        for (size_t i = 0; i < buffers[b].n; i += 4096)
+            buffers[b].p[i] = 0;
+}
+
+/* The same for the stack the trailer and the END line will use (deeper than the body's deepest frames). */
+static void __attribute__((noinline)) prefault_stack(void)
+{
+    volatile char pad[64 * 1024];
+    for (size_t i = 0; i < sizeof pad; i += 4096)
+        pad[i] = 0;
+}
 
 /* Reads a file into a static slot (no malloc, so reading does not change what is read); -1 if unreadable. */
 static ssize_t read_static(const char *path, char *buf, size_t cap)
@@ -378,12 +721,37 @@ static ssize_t read_static(const char *path, char *buf, size_t cap)
     return (ssize_t)n;
 }
 
+static void put_at_end_member(const char *key, const char *text, ssize_t n)
+{
+    put_json_str(key);
+    put(": ");
+    if (n >= 0)
+        put_json_bytes(text, (size_t)n);
+    else
+        put("null");
+}
+
 /* Reads all the files first, then formats into at_end_out; returns the trailer's length. */
 static size_t build_at_end(void)
 {
-    ssize_t got[sizeof at_end_files / sizeof at_end_files[0]];
-    for (size_t i = 0; at_end_files[i]; i++)
-        got[i] = read_static(at_end_files[i], at_end_text[i], AT_END_FILE_MAX);
+    ssize_t got[AT_END_FILES];
+    ssize_t got_cgroup[CGROUP_MAX][AT_END_CGROUP_FILES];
+    /* Fold every CPU's pending counter deltas into the global counters first: deltas left over from the body's
+       work would otherwise be folded whenever a later small change tips a CPU over its threshold, after the
+       re-read. (stat_refresh runs refresh_vm_stats on each CPU and waits for it.) */
+    write_sysctl("/proc/sys/vm/stat_refresh", "1\n");
+    /* Twice, keeping the second: the first pass makes the kernel allocate what reading these files needs
+       (struct file, seq_file buffers: new slab pages, pages moved to the per-CPU lists), the second reuses
+       it, so reading the later files does not move the counters the earlier ones just returned. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < AT_END_FILES; i++)
+            got[i] = read_static(at_end_files[i], at_end_text[i], AT_END_FILE_MAX);
+        for (size_t c = 0; c < cgroup_count; c++)
+            for (size_t f = 0; f < AT_END_CGROUP_FILES; f++) {
+                snprintf(at_end_cgroup_path[c][f], sizeof at_end_cgroup_path[c][f], "%s/%s", cgroup_dirs[c], at_end_cgroup_files[f]);
+                got_cgroup[c][f] = read_static(at_end_cgroup_path[c][f], at_end_cgroup_text[c][f], AT_END_CGROUP_FILE_MAX);
+            }
+    }
     char *saved = out;
     size_t saved_len = out_len, saved_cap = out_cap;
     out = at_end_out;
@@ -393,15 +761,15 @@ static size_t build_at_end(void)
     put("{\"clocks\": ");
     put_clocks(); /* right after the files, so uptime and these clocks agree to microseconds */
     put(", \"files\": {");
-    for (size_t i = 0; at_end_files[i]; i++) {
+    for (size_t i = 0; i < AT_END_FILES; i++) {
         put(i ? ",\n" : "\n");
-        put_json_str(at_end_files[i]);
-        put(": ");
-        if (got[i] >= 0)
-            put_json_bytes(at_end_text[i], (size_t)got[i]);
-        else
-            put("null");
+        put_at_end_member(at_end_files[i], at_end_text[i], got[i]);
     }
+    for (size_t c = 0; c < cgroup_count; c++)
+        for (size_t f = 0; f < AT_END_CGROUP_FILES; f++) {
+            put(",\n");
+            put_at_end_member(at_end_cgroup_path[c][f], at_end_cgroup_text[c][f], got_cgroup[c][f]);
+        }
     put("}}\n");
     size_t n = out_len;
     out = saved;
@@ -409,6 +777,18 @@ static size_t build_at_end(void)
     out_cap = saved_cap;
     out_fixed = 0;
     return n;
+}
+
+/* The kernel folds per-CPU counter deltas into the global counters, and (6.7+) shrinks the per-CPU free page
+   lists, from vmstat_update every vm.stat_interval seconds (1). Either moves MemFree, AnonPages … in the
+   milliseconds between the at-end re-read and the pause; a long interval keeps the global counters still
+   (the one update already queued runs while the body is gathered). /proc/meminfo and nearfield both read the
+   global counters, so nothing is lost. */
+static void quiet_vmstat_updates(void)
+{
+    write_sysctl("/proc/sys/vm/stat_interval", "3600\n");
+    /* kcompactd's proactive compaction (every 500 ms) migrates pages: buddy lists and counters move. */
+    write_sysctl("/proc/sys/vm/compaction_proactiveness", "0\n");
 }
 
 /* ---- writing it out ---- */
@@ -444,6 +824,7 @@ int main(int argc, char **argv)
 {
     const char *output = argc > 1 ? argv[1] : "/dev/ttyS1";
     const char *statfs_path = argc > 2 ? argv[2] : "/mnt/root";
+    int then_crash = argc > 3 && strcmp(argv[3], "then-crash") == 0;
     static const char *proc_files[] = {
         "/proc/meminfo", "/proc/buddyinfo", "/proc/loadavg", "/proc/uptime", "/proc/vmstat",
         "/proc/zoneinfo", "/proc/modules", "/proc/mounts", "/proc/version", "/proc/cmdline",
@@ -452,8 +833,22 @@ int main(int argc, char **argv)
         "/proc/sys/kernel/version", "/proc/sys/kernel/random/boot_id", "/proc/sys/kernel/pid_max",
         "/proc/partitions", "/proc/diskstats", "/proc/1/mountinfo", "/proc/sys/kernel/tainted",
         "/proc/sys/vm/min_free_kbytes", "/proc/sys/vm/watermark_scale_factor", "/proc/sys/fs/file-nr",
-        "/sys/kernel/vmcoreinfo", "/sys/devices/system/cpu/online", NULL,
+        "/sys/kernel/vmcoreinfo", "/sys/devices/system/cpu/online",
+        /* sysctls the triage and inventory commands report */
+        "/proc/sys/kernel/domainname", "/proc/sys/kernel/hung_task_timeout_secs",
+        "/proc/sys/kernel/hung_task_warnings", "/proc/sys/kernel/hung_task_check_interval_secs",
+        "/proc/sys/kernel/hung_task_panic", "/proc/sys/kernel/panic", "/proc/sys/kernel/panic_on_oops",
+        "/proc/sys/kernel/sysrq", "/proc/sys/kernel/printk", "/proc/sys/vm/overcommit_memory",
+        "/proc/sys/vm/swappiness", "/proc/sys/vm/stat_interval", "/proc/sys/vm/compaction_proactiveness",
+        /* sockets and interfaces (read before getifaddrs opens its own netlink socket) */
+        "/proc/net/tcp", "/proc/net/tcp6", "/proc/net/udp", "/proc/net/udp6", "/proc/net/unix",
+        "/proc/net/dev", "/proc/net/if_inet6", "/proc/net/sockstat", "/proc/net/sockstat6", "/proc/net/route",
+        NULL,
     };
+    prefault_at_end_buffers();
+    prefault_stack();
+    load_mm_locked();
+    quiet_vmstat_updates();
 
     put("{\"format\": \"nf-truth/1\", ");
     putf("\"printer_pid\": %d, ", (int)getpid());
@@ -468,7 +863,15 @@ int main(int argc, char **argv)
         put(f == proc_files ? "\n" : ",\n");
         put_file_member(*f, *f);
     }
-    put("},\n\"processes\": ");
+    put("},\n\"interfaces\": ");
+    put_interfaces();
+    put(",\n\"ifaddrs\": ");
+    put_ifaddrs();
+    put(",\n\"cgroups\": ");
+    put_cgroups("/sys/fs/cgroup");
+    put(",\n\"scenario_files\": ");
+    put_dir_files("/run/nf-scenario");
+    put(",\n\"processes\": ");
     put_processes();
     put(",\n\"kallsyms\": ");
     put_kallsyms();
@@ -478,6 +881,8 @@ int main(int argc, char **argv)
     put_clocks();
     put("}\n");
 
+    /* Said before sending, not after: console writes (tty buffers) and printf's 8 KiB stack buffer allocate. */
+    fprintf(stderr, "truth: sending %zu bytes to %s\n", out_len, output);
     int fd = open_output(output);
     if (fd < 0) {
         perror("truth: opening output");
@@ -503,8 +908,16 @@ int main(int argc, char **argv)
                      (int)getpid(), (long long)written.tv_sec * 1000000000LL + written.tv_nsec);
     write_all(fd, end, (size_t)n);
     tcdrain(fd);
-    fprintf(stderr, "truth: %zu bytes written to %s\n", out_len, output);
 
+    if (then_crash) {
+        /* The panicked-guest scenario: let the oops and "Kernel panic - not syncing" reach the console
+           (init muted it), then crash the kernel from this task. panic=0 keeps the dead guest up. */
+        klogctl(8 /* SYSLOG_ACTION_CONSOLE_LEVEL */, NULL, 8);
+        int sysrq = open("/proc/sysrq-trigger", O_WRONLY);
+        if (sysrq >= 0)
+            (void)!write(sysrq, "c", 1);
+        perror("truth: the sysrq crash returned");
+    }
     for (;;)
         pause();
 }
