@@ -70,7 +70,7 @@ for (const spec of guests) {
       for (const p of truth.processes) {
         const o = ours.get(p.pid);
         const want = { comm: p.comm, ppid: p.ppid, uid: p.uid, gid: p.gid, euid: p.euid, nice: p.nice, nlwp: p.num_threads, start: p.starttime, vsz: p.vsize, kthread: p.kernel_thread };
-        const got = { comm: o.comm, ppid: o.ppid, uid: o.uid, gid: o.gid, euid: o.euid, nice: o.nice, nlwp: o.nlwp, start: o.start_ticks, vsz: (o.vsz_kb ?? 0) * 1024, kthread: o.kernel_thread };
+        const got = { comm: o.comm, ppid: o.ppid, uid: o.uid, gid: o.gid, euid: o.euid, nice: o.nice, nlwp: o.nrThreads, start: o.startTicks, vsz: o.vszBytes ?? 0, kthread: o.kernelThread };
         if (p.pid === printer()) got.vsz = want.vsz; // its address space grows with the document
         // a kworker's "-suffix" names the workqueue of its latest work item, which changes when it runs
         if (/^kworker\//.test(p.comm) && o.comm.split(/[-+]/)[0] === p.comm.split(/[-+]/)[0]) got.comm = want.comm;
@@ -79,7 +79,7 @@ for (const spec of guests) {
     });
 
     it('ps: the state of every task that was not running at the print, D tasks included', () => {
-      const ours = new Map<number, Truth>(threads.tasks.map((t) => [t.tid, t]));
+      const ours = new Map<number, Truth>(threads.tasks.flatMap((p) => p.threads).map((t: Truth) => [t.pid, t]));
       for (const p of truth.processes) {
         for (const t of p.threads) {
           const o = ours.get(t.tid);
@@ -104,16 +104,16 @@ for (const spec of guests) {
     });
 
     it('ps -L: utime/stime of every user task identical, except those running at the print (only larger)', () => {
-      const ours = new Map<number, Truth>(threads.tasks.map((t) => [t.tid, t]));
+      const ours = new Map<number, Truth>(threads.tasks.flatMap((p) => p.threads).map((t: Truth) => [t.pid, t]));
       for (const p of truth.processes) {
         for (const t of p.threads) {
           const o = ours.get(t.tid);
           // Kernel threads work while the document crosses the UART (ksoftirqd, kworkers, rcu_preempt: each seen
           // one tick further at the pause on these guests); user tasks that were asleep stay asleep.
           if (t.state === 'R' || running().has(p.pid) || p.kernel_thread) {
-            expect(o.utime_ticks + o.stime_ticks, `tid ${t.tid} ${t.comm}`).toBeGreaterThanOrEqual(t.utime + t.stime);
+            expect(o.utimeTicks + o.stimeTicks, `tid ${t.tid} ${t.comm}`).toBeGreaterThanOrEqual(t.utime + t.stime);
           } else {
-            expect([o.utime_ticks, o.stime_ticks], `tid ${t.tid} ${t.comm}`).toEqual([t.utime, t.stime]);
+            expect([o.utimeTicks, o.stimeTicks], `tid ${t.tid} ${t.comm}`).toEqual([t.utime, t.stime]);
           }
         }
       }
@@ -123,20 +123,21 @@ for (const spec of guests) {
       const ours = new Map<number, Truth>(ps.tasks.map((t) => [t.pid, t]));
       for (const p of truth.processes) {
         if (p.pid === printer()) continue; // it builds its document after reading its own stat
-        const pages = (ours.get(p.pid).rss_kb ?? 0) / 4;
+        const pages = ours.get(p.pid).rss?.pages ?? 0;
         expect(Math.abs(pages - p.rss_pages), `pid ${p.pid} ${p.comm}`).toBeLessThanOrEqual(1);
       }
     });
 
     it('meminfo and buddyinfo: the values the guest re-read just before the pause', () => {
       const m = json('meminfo', g.ram);
-      expect(Object.keys(m.fields)).toEqual(Object.keys(truth.meminfo));
+      expect(m.fields.map((f: Truth) => f.name)).toEqual(Object.keys(truth.meminfo));
+      const fields: Record<string, number> = Object.fromEntries(m.fields.map((f: Truth) => [f.name, f.value]));
       for (const [field, want] of Object.entries(truth.at_end.meminfo as Record<string, number>)) {
         // panic() stopped the other CPUs and took them out of cpu_online_mask; Committed_AS is a percpu_counter
         // summed over online CPUs (as the kernel would now sum it), so the stopped CPUs' deltas drop out.
         if (field === 'Committed_AS' && scenario() === 'panic') continue;
         const tol = tolerance[field] ?? 0;
-        expect(Math.abs(m.fields[field] - want), `${field}: ours ${m.fields[field]} vs guest ${want} (±${tol})`).toBeLessThanOrEqual(tol);
+        expect(Math.abs(fields[field]! - want), `${field}: ours ${fields[field]} vs guest ${want} (±${tol})`).toBeLessThanOrEqual(tol);
       }
       const b = json('buddyinfo', g.ram);
       expect(b.zones.map((z: Truth) => [z.node, z.zone, z.free.length])).toEqual(truth.at_end.buddyinfo.map((z: Truth) => [z.node, z.zone, z.free.length]));
@@ -163,7 +164,7 @@ for (const spec of guests) {
         for (const want of h.expected_reports) {
           expect(d.records.some((r: Truth) => r.text.startsWith(`INFO: task ${want} blocked for more than `)), want).toBe(true);
         }
-        const dTasks = threads.tasks.filter((t) => t.state === 'D').map((t) => t.tid).sort((a, b) => a - b);
+        const dTasks = threads.tasks.flatMap((p) => p.threads).filter((t: Truth) => t.state === 'D').map((t: Truth) => t.pid).sort((a: number, b: number) => a - b);
         const blocked = [...h.writers.map((w: Truth) => w.pid), ...h.locks.tasks.map((t: Truth) => t.tid)].sort((a: number, b: number) => a - b);
         expect(dTasks).toEqual(blocked);
       });

@@ -2,7 +2,7 @@
 // CI (.ci/run) builds them and lists them in NEARFIELD_REQUIRED_GUESTS, so a guest that failed to build fails
 // its tests there instead of skipping them; on a developer's machine an absent guest is skipped.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { root } from './walkers-helpers.js';
 
@@ -26,4 +26,19 @@ export function builtGuest(name: string): BuiltGuest {
   const core = join(dir, 'core.elf');
   const truth = join(dir, 'truth.json');
   return { name, dir, ram, core, truth, present: [ram, core, truth].every((f) => existsSync(f)), required: requiredGuests.has(name) };
+}
+
+/** Every guest to compare with its truth besides the sample: CI's fresh guest (NEARFIELD_FRESH_GUEST), every required
+ *  one, and any other built under images/out/. */
+export function builtGuests(): BuiltGuest[] {
+  const out = join(root, 'images', 'out');
+  const names = new Set([...requiredGuests, ...(existsSync(out) ? readdirSync(out) : [])]);
+  const guests = [...names].sort().map(builtGuest);
+  const fresh = process.env.NEARFIELD_FRESH_GUEST;
+  if (fresh && !guests.some((g) => g.dir === fresh)) {
+    const ram = join(fresh, 'ram.raw');
+    const truth = join(fresh, 'truth.json');
+    guests.push({ name: 'fresh', dir: fresh, ram, core: join(fresh, 'core.elf'), truth, present: existsSync(ram) && existsSync(truth), required: false });
+  }
+  return guests.filter((g) => g.present || g.required);
 }

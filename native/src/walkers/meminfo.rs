@@ -141,8 +141,13 @@ pub fn meminfo(k: &Kernel) -> Result<Meminfo> {
     f("Mlocked", st.zone("NR_MLOCK").ok(), true);
     f("SwapTotal", total_swap, true);
     f("SwapFree", free_swap, true);
-    if let (Ok(pool), Ok(stored)) = (k.symbol("zswap_pool_total_size"), k.symbol("zswap_stored_pages")) {
-        f("Zswap", k.read_u64(pool).ok().map(|b| b >> 10), false);
+    // CONFIG_ZSWAP: zswap_stored_pages is an atomic_t (atomic_long_t since 6.13; its low half on little-endian)
+    if let Ok(stored) = k.symbol("zswap_stored_pages") {
+        match zswap_pages(k) {
+            Ok(Zswap::Bytes(b)) => f("Zswap", Some(b >> 10), false),
+            Ok(Zswap::Pages(p)) => f("Zswap", Some(p), true),
+            Err(e) => warnings.push(format!("Zswap: {e}")),
+        }
         f("Zswapped", k.read_u32(stored).ok().map(|p| p as u64), true);
     }
     f("Dirty", st.node("NR_FILE_DIRTY").ok(), true);
@@ -184,6 +189,10 @@ pub fn meminfo(k: &Kernel) -> Result<Meminfo> {
         f("CmaTotal", k.read_u64(a).ok(), true);
         f("CmaFree", st.zone("NR_FREE_CMA_PAGES").ok(), true);
     }
+    // CONFIG_UNACCEPTED_MEMORY (6.5+): the zone counter exists only then
+    if k.enumerator("NR_UNACCEPTED").is_ok() {
+        f("Unaccepted", st.zone("NR_UNACCEPTED").ok(), true);
+    }
     match &hugetlb {
         Ok(h) => {
             f("HugePages_Total", Some(h.default.0), false);
@@ -207,6 +216,33 @@ pub fn meminfo(k: &Kernel) -> Result<Meminfo> {
     }
     out.warnings = warnings;
     Ok(out)
+}
+
+/// The zswap pool's size, as its meminfo line was computed in each era.
+enum Zswap {
+    Bytes(u64),
+    Pages(u64),
+}
+
+/// mm/zswap.c: zswap_pool_total_size (bytes, until 6.10), else zswap_total_pages() (6.11+): the pages of
+/// every pool on zswap_pools, each from its zpool driver (zsmalloc's pool->pages_allocated).
+fn zswap_pages(k: &Kernel) -> Result<Zswap> {
+    if let Ok(total) = k.symbol("zswap_pool_total_size") {
+        return Ok(Zswap::Bytes(k.read_u64(total)?));
+    }
+    let pool = k.struct_type("zswap_pool")?;
+    let pools = list_entries(k, k.symbol("zswap_pools")?, pool.field("list")?.offset, 64, "zswap_pools").all()?;
+    let mut pages = 0u64;
+    for p in pools {
+        let zpool = k.read_member(p, pool.field("zpool")?)?;
+        let driver = k.field(zpool, "zpool", "driver")?;
+        if Some(driver) != k.symbols.address_of("zs_zpool_driver") {
+            return Err(Error::Unsupported("a zswap pool whose allocator is not zsmalloc".into()));
+        }
+        let zs = k.field(zpool, "zpool", "pool")?;
+        pages = pages.saturating_add(clamp_nonneg(k.read_member_i64(zs, k.member("zs_pool", "pages_allocated")?)?));
+    }
+    Ok(Zswap::Pages(pages))
 }
 
 fn sym_i64(k: &Kernel, name: &str) -> Result<i64> {
