@@ -12,7 +12,7 @@ use crate::kernel::Kernel;
 
 #[napi(object)]
 pub struct GuestOptions {
-    /// Guest RAM: raw memory file, ELF core or LiME.
+    /// Guest RAM: raw memory file, ELF core, LiME or kdump-compressed dump.
     pub ram: String,
     /// Raw RAM layout: auto (default), flat, qemu-pc, qemu-q35, firecracker, firecracker-1.12, NAME:SPLIT.
     pub layout: Option<String>,
@@ -40,7 +40,7 @@ pub struct FactSource {
 #[napi(object)]
 pub struct KernelInfo {
     pub ram: String,
-    /// raw, elf-core or lime.
+    /// raw, elf-core, lime, kdump or kdump-flattened.
     pub format: String,
     /// The layout used for a raw file (and why, when guessed).
     pub layout: String,
