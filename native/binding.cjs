@@ -838,4 +838,5 @@ module.exports = nativeBinding
 module.exports.DiskImage = nativeBinding.DiskImage
 module.exports.FileCopy = nativeBinding.FileCopy
 module.exports.Guest = nativeBinding.Guest
+module.exports.RamConvert = nativeBinding.RamConvert
 module.exports.nativeVersion = nativeBinding.nativeVersion

@@ -63,6 +63,19 @@ export declare class Guest {
   tasksJson(options?: TasksOptions | undefined | null): string
 }
 
+/** One conversion of a RAM file (raw, ELF core, LiME or kdump) into a new ELF core or raw file. */
+export declare class RamConvert {
+  /** `to` is "elf" or "raw"; `layout` is the raw input's layout (auto, flat, qemu-pc, …). */
+  constructor(input: string, output: string, to: string, layout?: string | undefined | null)
+  /** Start the conversion off the JS thread; resolves when done, rejects with "CODE: message". */
+  start(): Promise<ConvertResult>
+  /** Bytes of guest memory handled so far. */
+  bytesDone(): number
+  /** Bytes of guest memory to handle (0 until the input is open). */
+  totalBytes(): number
+  cancel(): void
+}
+
 export interface BuddyinfoRecord {
   zones: Array<BuddyZoneRecord>
   freePages: number
@@ -78,6 +91,21 @@ export interface BuddyZoneRecord {
   zone: string
   /** Free blocks per order 0..MAX_ORDER-1. */
   free: Array<number>
+}
+
+export interface ConvertResult {
+  /** The input's format: raw, elf-core, lime, kdump or kdump-flattened. */
+  inputFormat: string
+  ranges: number
+  memoryBytes: number
+  /** Bytes written (non-zero pages); the rest of the output is holes. */
+  dataBytes: number
+  outputBytes: number
+  excludedPages: number
+  unreadablePages: number
+  hasVmcoreinfo: boolean
+  warnings: Array<string>
+  millis: number
 }
 
 export interface CopyResult {
@@ -188,7 +216,7 @@ export interface FactSource {
 }
 
 export interface GuestOptions {
-  /** Guest RAM: raw memory file, ELF core or LiME. */
+  /** Guest RAM: raw memory file, ELF core, LiME or kdump-compressed dump. */
   ram: string
   /** Raw RAM layout: auto (default), flat, qemu-pc, qemu-q35, firecracker, firecracker-1.12, NAME:SPLIT. */
   layout?: string
@@ -202,7 +230,7 @@ export interface GuestOptions {
 /** Every fact about the booted kernel; addresses are "0x…" strings. */
 export interface KernelInfo {
   ram: string
-  /** raw, elf-core or lime. */
+  /** raw, elf-core, lime, kdump or kdump-flattened. */
   format: string
   /** The layout used for a raw file (and why, when guessed). */
   layout: string

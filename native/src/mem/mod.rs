@@ -29,6 +29,7 @@ pub trait VirtualMemory {
     fn read_virt(&self, addr: u64, buf: &mut [u8]) -> crate::Result<()>;
 }
 
+pub mod convert;
 pub mod elfcore;
 pub mod kdump;
 pub mod layout;

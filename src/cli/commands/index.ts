@@ -22,6 +22,7 @@ const commands: { names: string[]; load: () => Promise<Register> }[] = [
   { names: ['stat'], load: async () => (await import('./stat.js')).registerStat },
   { names: ['find'], load: async () => (await import('./find.js')).registerFind },
   { names: ['inspect'], load: async () => (await import('./inspect.js')).registerInspect },
+  { names: ['convert'], load: async () => (await import('./convert.js')).registerConvert },
 ];
 
 /** Register the command named in argv (first non-option word), or every command when none is (help, --version, typos). */
