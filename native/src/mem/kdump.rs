@@ -585,8 +585,10 @@ impl Kdump {
         } else if kd.dumped_pages > 0 {
             let mut d = [0u8; raw::PD_LEN as usize];
             if kd.container.read(bytes, desc_end - raw::PD_LEN, &mut d).is_ok() {
-                let data_end = le_u64(&d, raw::PD_OFFSET).unwrap_or(0).saturating_add(le_u32(&d, raw::PD_SIZE).unwrap_or(0) as u64);
-                if data_end > len && missing == 0 {
+                // (a descriptor of absurd size is damage, reported when its page is read, not a sign of truncation)
+                let size = le_u32(&d, raw::PD_SIZE).unwrap_or(0);
+                let data_end = le_u64(&d, raw::PD_OFFSET).unwrap_or(0).saturating_add(size as u64);
+                if data_end > len && missing == 0 && size as usize <= PAGE {
                     missing = data_end - len;
                     warnings.push(format!("kdump: the last page's data ends at {data_end:#x}, past the end of the dump ({len} bytes): truncated"));
                 }
