@@ -13,12 +13,13 @@ import * as path from 'node:path';
 const QEMU_KDUMP_FORMATS = ['kdump-zlib', 'kdump-lzo', 'kdump-snappy'];
 
 /**
- * makedumpfile dumps from core.elf, named like the vmcore a guest's own kdump service writes: an unfiltered LZO
- * dump and a `-d 31` one (zero, cache, user and free pages left out), both in the standard "KDUMP   " form
- * (QEMU 7.2 writes only the flattened one).
+ * makedumpfile dumps from core.elf, named like the vmcore a guest's own kdump service writes, both in the
+ * standard "KDUMP   " form (QEMU 7.2 writes only the flattened one): an LZO dump without its zero pages (-d 1: they
+ * read back as the zeros they were; -d 0 of the 5 GiB guest takes 45 s, -d 1 5 s) and a `-d 31` one (zero, cache,
+ * user and free pages left out).
  */
 const MAKEDUMPFILE_DUMPS = [
-  { name: 'vmcore-lzo', args: ['-l', '-d', '0'], compression: 'lzo', dumpLevel: 0 },
+  { name: 'vmcore-lzo', args: ['-l', '-d', '1'], compression: 'lzo', dumpLevel: 1 },
   { name: 'vmcore-d31', args: ['-c', '-d', '31'], compression: 'zlib', dumpLevel: 31 },
 ];
 
