@@ -654,7 +654,7 @@ async function main() {
     checkWorkload(truth);
 
     const coreFile = path.join(outDir, 'core.elf');
-    const vmcores = writeMakedumpfileDumps(outDir, log);
+    const vmcores = writeMakedumpfileDumps(outDir, log, memBytes);
     const dumps = { ...boot.qemuDumps.dumps, ...vmcores.dumps };
     const files = {};
     for (const name of ['ram.raw', 'core.elf', 'rootfs.ext4', 'serial.log', 'truth-serial.log', 'truth.json', ...Object.keys(dumps)]) {
