@@ -5,7 +5,8 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { call, native } from '../src/native/gateway.js';
+import { Guest } from '../src/guest.js';
+import { native } from '../src/native/gateway.js';
 import { packageRoot } from '../src/target.js';
 import { nearfield, row, timeInProcess } from './util.js';
 
@@ -53,9 +54,9 @@ export async function benchKdump(samplePaths: () => Promise<SamplePaths>): Promi
     row('ps on kdump-zlib / ps on ram.raw, cached', `${ratio(warm)}× (target ≤ 1.3×)`);
 
     for (const [label, file] of [['ram.raw', raw], ['kdump-zlib', dump]] as const) {
-      const open = await timeInProcess(() => call(file, (n) => n.Guest.open({ ram: file, layout: 'auto', useCache: false })), 5, 1);
-      const guest = call(file, (n) => n.Guest.open({ ram: file, layout: 'auto', useCache: true }));
-      const walk = await timeInProcess(() => JSON.parse(guest.tasksJson({ cmdline: true })), 21, 3);
+      const open = await timeInProcess(() => Guest.openSync({ ram: file, cache: false }).close(), 5, 1);
+      const guest = Guest.openSync({ ram: file, cache: true });
+      const walk = await timeInProcess(() => guest.tasks({ cmdline: true }), 21, 3);
       row(`discovery cold + task walk, ${label} (in-process)`, `${open.toFixed(1)} ms + ${walk.toFixed(2)} ms medians`);
     }
 

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call } from '../src/native/gateway.js';
+import { Guest } from '../src/guest.js';
 import { nearfield, row, timeInProcess } from './util.js';
 
 interface SamplePaths { ram: string; core: string }
@@ -17,7 +17,7 @@ export async function benchKernel(samplePaths: () => Promise<SamplePaths>): Prom
   process.env.NEARFIELD_CACHE_DIR = cacheDir;
   try {
     for (const [label, file] of [['raw RAM', s.ram], ['ELF core', s.core]] as const) {
-      const open = (useCache: boolean) => call(file, (n) => n.Guest.open({ ram: file, layout: 'auto', useCache }).kernelInfo());
+      const open = (cache: boolean) => Guest.openSync({ ram: file, cache }).kernel();
       const cold = await timeInProcess(() => open(false), 9, 1);
       row(`kernel discovery cold, ${label} (in-process)`, `${cold.toFixed(1)} ms median of 9 (target ≤ 200 ms)`);
       open(true);

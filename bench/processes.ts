@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call } from '../src/native/gateway.js';
+import { Guest } from '../src/guest.js';
 import { samplePaths } from '../src/target.js';
 import { nearfield, row, timeInProcess } from './util.js';
 
@@ -14,13 +14,11 @@ export async function benchProcesses(): Promise<void> {
   const env = { ...process.env, NEARFIELD_CACHE_DIR: cacheDir };
   try {
     for (const [label, file] of [['raw RAM', s.ram], ['ELF core', s.core]] as const) {
-      const guest = call(file, (n) => n.Guest.open({ ram: file, layout: 'auto', useCache: false }));
-      const n = guest.tasks({ cmdline: true }).tasks.length;
-      const walk = await timeInProcess(() => JSON.parse(guest.tasksJson({ cmdline: true })), 31, 3);
-      row(`task walk + cmdlines, ${n} tasks, ${label} (in-process, tasksJson)`, `${walk.toFixed(2)} ms median of 31 (target ≤ 5 ms for ~200)`);
-      const objects = await timeInProcess(() => guest.tasks({ cmdline: true }), 31, 3);
-      row(`task walk + cmdlines, ${label} (in-process, tasks objects)`, `${objects.toFixed(2)} ms median of 31`);
-      const threads = await timeInProcess(() => JSON.parse(guest.tasksJson({ threads: true, cmdline: true })), 31, 3);
+      const guest = Guest.openSync({ ram: file, cache: false });
+      const n = guest.tasks().tasks.length;
+      const walk = await timeInProcess(() => guest.tasks({ cmdline: true }), 31, 3);
+      row(`task walk + cmdlines, ${n} tasks, ${label} (in-process, records)`, `${walk.toFixed(2)} ms median of 31 (target ≤ 5 ms for ~200)`);
+      const threads = await timeInProcess(() => guest.tasks({ threads: true, cmdline: true }), 31, 3);
       row(`task walk with threads, ${label} (in-process)`, `${threads.toFixed(2)} ms median of 31`);
       for (const [what, fn] of [['meminfo', () => guest.meminfo()], ['buddyinfo', () => guest.buddyinfo()], ['uptime', () => guest.uptime()]] as const) {
         const t = await timeInProcess(fn, 31, 3);

@@ -25,8 +25,8 @@ export async function benchSnapshot(): Promise<void> {
     const totals: number[] = [];
     for (let i = 0; i < 5; i++) {
       const m = await captureSnapshot({ ram, disk, out: join(dir, `s${i}`), pause: { kind: 'none' }, diskInPause: true, sha256: false });
-      windows.push(m.pause.copy_in_pause_ms);
-      totals.push(m.total_ms);
+      windows.push(m.pause.copyInPauseMs);
+      totals.push(m.totalMs);
       rmSync(join(dir, `s${i}`), { recursive: true });
     }
     row('pause window: copy 512 MiB RAM (200 MiB data) + 8 GiB sparse disk', `${median(windows).toFixed(1)} ms median of 5 (target ≤ 300 ms)`);

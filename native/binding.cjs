@@ -840,3 +840,4 @@ module.exports.FileCopy = nativeBinding.FileCopy
 module.exports.Guest = nativeBinding.Guest
 module.exports.RamConvert = nativeBinding.RamConvert
 module.exports.nativeVersion = nativeBinding.nativeVersion
+module.exports.schemaCatalog = nativeBinding.schemaCatalog

@@ -17,9 +17,15 @@ export declare class DiskImage {
   get size(): bigint
   /** Bytes of the filesystem device at `offset` (≤ 4 MiB, wholly inside the device). */
   readAt(offset: bigint | number, length: number): Buffer
-  describe(): DiskDescription
-  /** statfs of the ext2/3/4 filesystem exactly as the guest kernel computes it, plus superblock facts. */
-  statfs(): DiskStatfs
+  /** The image (format, backing chain, partitions, the filesystem chosen) as a JSON document. */
+  describe(): string
+  /**
+   * statfs of the ext2/3/4 filesystem exactly as the guest kernel computes it, df's figures and the
+   * superblock's facts, as a JSON document.
+   */
+  statfs(): string
+  /** Close the image file now rather than at garbage collection; later calls fail. */
+  close(): void
 }
 
 /** One file copy (RAM file or disk image) into a snapshot directory. */
@@ -32,35 +38,22 @@ export declare class FileCopy {
   cancel(): void
 }
 
-/** One guest's RAM with its kernel discovered. */
+/** One guest's RAM with its kernel discovered; `close()` unmaps it. */
 export declare class Guest {
   /** Open the RAM file and discover its kernel (synchronously). */
   static open(options: GuestOptions): Guest
-  /**
-   * Async twin of `open`, off the JS thread. Rejects with an Error whose message starts with the
-   * closed error code ("FAULT: …", "BAD_DATA: …").
-   */
+  /** Async twin of `open`, off the JS thread. */
   static openAsync(options: GuestOptions): Promise<Guest>
-  /** Every kernel fact with its source, the layout assumed, cache use and per-step timings. */
-  kernelInfo(): KernelInfo
+  /** Run the walker `name` with `options` (JSON text, or null for the defaults); its record as JSON text. */
+  walk(name: string, options?: string | undefined | null): string
   /** A kernel symbol's address ("0x…"), or null. */
   symbol(name: string): string | null
   /** Write a Volatility 3 ISF (JSON) of this kernel to `path`; returns the bytes written. */
   exportIsf(path: string): number
   /** Raw VMCOREINFO lines as [key, value] pairs. */
   vmcoreinfo(): Array<Array<string>>
-  /** Every process (and with `threads`, every thread), in one call; a damaged list gives warnings, not an error. */
-  tasks(options?: TasksOptions | undefined | null): TaskListRecord
-  /** /proc/meminfo, computed as the guest kernel computes it. */
-  meminfo(): MeminfoRecord
-  /** /proc/buddyinfo and a fragmentation summary. */
-  buddyinfo(): BuddyinfoRecord
-  /** Uptime, boot time, load averages, tasks, CPUs and utsname. */
-  uptime(): UptimeRecord
-  /** The kernel log (printk ring buffer), oldest record first. */
-  dmesg(): LogRecordList
-  /** `tasks()` as a JSON text of the same shape (TaskListRecord): JSON.parse it. The fast path for big task lists. */
-  tasksJson(options?: TasksOptions | undefined | null): string
+  /** Release the RAM mapping and the profile now rather than at garbage collection; later calls fail. */
+  close(): void
 }
 
 /** One conversion of a RAM file (raw, ELF core, LiME or kdump) into a new ELF core or raw file. */
@@ -74,23 +67,6 @@ export declare class RamConvert {
   /** Bytes of guest memory to handle (0 until the input is open). */
   totalBytes(): number
   cancel(): void
-}
-
-export interface BuddyinfoRecord {
-  zones: Array<BuddyZoneRecord>
-  freePages: number
-  largestOrder?: number
-  /** Orders counted as high in highOrderPercent (9: 2 MiB blocks with 4 KiB pages). */
-  highOrder: number
-  highOrderPercent: number
-  pageSize: number
-}
-
-export interface BuddyZoneRecord {
-  node: number
-  zone: string
-  /** Free blocks per order 0..MAX_ORDER-1. */
-  free: Array<number>
 }
 
 export interface ConvertResult {
@@ -116,105 +92,6 @@ export interface CopyResult {
   millis: number
 }
 
-export interface DiscoveryStep {
-  step: string
-  ms: number
-}
-
-export interface DiskDescription {
-  path: string
-  /** "raw" or "qcow2". */
-  format: string
-  virtualSize: bigint
-  /** Backing files, nearest first. */
-  backingChain: Array<string>
-  /** "none", "mbr" or "gpt". */
-  partitionTable: string
-  partitions: Array<DiskPartition>
-  /** The partition the filesystem was taken from; absent for a bare filesystem or when none fit. */
-  selectedPartition?: number
-  /** Byte offset of the filesystem in the virtual disk. */
-  filesystemOffset?: bigint
-  filesystemSize?: bigint
-  /** What the filesystem device holds (ext4, xfs …, unknown). */
-  filesystem: string
-  warnings: Array<string>
-}
-
-export interface DiskPartition {
-  /** 1-based (MBR logical partitions from 5). */
-  number: number
-  start: bigint
-  size: bigint
-  /** "0x83" (MBR) or the type GUID (GPT). */
-  typeId: string
-  /** "Linux filesystem", "EFI System", … */
-  type: string
-  /** GPT partition name, "" for MBR. */
-  name: string
-  /** What is on it: ext4, xfs, btrfs, LVM2_member, crypto_LUKS, swap, vfat, unknown … */
-  filesystem: string
-}
-
-export interface DiskStatfs {
-  fType: number
-  fBsize: bigint
-  fFrsize: bigint
-  fBlocks: bigint
-  fBfree: bigint
-  fBavail: bigint
-  fFiles: bigint
-  fFfree: bigint
-  fNamelen: number
-  /** The two 32-bit halves of f_fsid, as the kernel fills `__kernel_fsid_t.val`. */
-  fFsid: Array<number>
-  /** Blocks subtracted from s_blocks_count (ext4_calculate_overhead or s_overhead_clusters). */
-  overheadBlocks: bigint
-  /** The kernel's own reservation (s_resv_clusters) in blocks, on top of s_r_blocks_count. */
-  resvBlocks: bigint
-  /** ext2, ext3 or ext4. */
-  filesystem: string
-  label: string
-  uuid: string
-  /** "clean", "not clean", plus "errors" when EXT4_ERROR_FS is set. */
-  state: string
-  /** s_errors behaviour: continue, remount-ro, panic. */
-  errorsBehavior: string
-  needsRecovery: boolean
-  orphansPresent: boolean
-  featuresCompat: Array<string>
-  featuresIncompat: Array<string>
-  featuresRoCompat: Array<string>
-  lastMounted: string
-  /** Unix seconds; absent when never set. */
-  mountTime?: number
-  writeTime?: number
-  checkTime?: number
-  mkfsTime?: number
-  mountCount: number
-  maxMountCount: number
-  errorCount: number
-  kbytesWritten: bigint
-  blockSize: number
-  clusterSize: number
-  blocksCount: bigint
-  reservedBlocks: bigint
-  inodesCount: bigint
-  groupsCount: number
-  journalBlocks?: bigint
-  /** The superblock's own (possibly stale) totals; the kernel refreshes them only at mount/sync. */
-  superblockFreeBlocks: bigint
-  superblockFreeInodes: bigint
-  /** Checksum mismatches and other non-fatal findings. */
-  warnings: Array<string>
-}
-
-export interface FactSource {
-  fact: string
-  /** vmcoreinfo, kallsyms, btf, system-map, vmlinux, isf, scan, elf-note, cache. */
-  source: string
-}
-
 export interface GuestOptions {
   /** Guest RAM: raw memory file, ELF core, LiME or kdump-compressed dump. */
   ram: string
@@ -227,149 +104,8 @@ export interface GuestOptions {
   useCache?: boolean
 }
 
-/** Every fact about the booted kernel; addresses are "0x…" strings. */
-export interface KernelInfo {
-  ram: string
-  /** raw, elf-core, lime, kdump or kdump-flattened. */
-  format: string
-  /** The layout used for a raw file (and why, when guessed). */
-  layout: string
-  layoutGuessed: boolean
-  release?: string
-  banner?: string
-  buildId?: string
-  kaslrOffset: string
-  physBase: string
-  dtb: string
-  pagingLevels: number
-  pageOffsetBase: string
-  vmemmapBase: string
-  vmallocBase: string
-  pageSize: number
-  /** Physical address of the VMCOREINFO text when found by scanning RAM. */
-  vmcoreinfoPhys?: string
-  vmcoreinfoEntries: number
-  symbolCount: number
-  symbolSource: string
-  btfTypeCount: number
-  typeSource: string
-  cacheHit: boolean
-  cacheFile?: string
-  sources: Array<FactSource>
-  timings: Array<DiscoveryStep>
-  totalMs: number
-  warnings: Array<string>
-}
-
-export interface LogRecordJs {
-  seq: number
-  /** Timestamp in µs since boot, as /dev/kmsg gives it. */
-  tsUsec: number
-  level: number
-  facility: number
-  flags: number
-  /** "T123" (thread) or "C1" (CPU). */
-  caller: string
-  text: string
-  subsystem: string
-  device: string
-}
-
-export interface LogRecordList {
-  records: Array<LogRecordJs>
-  warnings: Array<string>
-}
-
-export interface MeminfoField {
-  name: string
-  value: number
-  /** "kB", or "" for the HugePages_* counts. */
-  unit: string
-}
-
-export interface MeminfoRecord {
-  fields: Array<MeminfoField>
-  warnings: Array<string>
-}
-
 /** Version of the native core, to check that the addon and the JS side match. */
 export declare function nativeVersion(): string
 
-export interface TaskListRecord {
-  tasks: Array<TaskRecord>
-  warnings: Array<string>
-}
-
-export interface TaskRecord {
-  /** task_struct address, "0x…". */
-  address: string
-  pid: number
-  tgid: number
-  ppid: number
-  comm: string
-  /** /proc state letter: R S D T t X Z P I. */
-  state: string
-  flags: number
-  kernelThread: boolean
-  uid: number
-  euid: number
-  suid: number
-  fsuid: number
-  gid: number
-  egid: number
-  sgid: number
-  fsgid: number
-  /** /proc/PID/stat field 18 (prio − 100) and 19 (nice). */
-  priority: number
-  nice: number
-  nrThreads: number
-  /**
-   * start_boottime in ns since boot. Times are plain numbers, not bigints: exact below 2^53 ns
-   * (104 days), and BigInt creation was the largest cost of this call.
-   */
-  startTimeNs: number
-  /** cputime_adjust'ed user/system time, ns (group totals for a process). */
-  utimeNs: number
-  stimeNs: number
-  runtimeNs: number
-  processor?: number
-  /** get_mm_rss() in pages and its three counters; null without an mm. */
-  rssPages?: number
-  rssFilePages?: number
-  rssAnonPages?: number
-  rssShmemPages?: number
-  vszBytes?: number
-  /** argv; [] without an mm; null when unreadable (see cmdlineError). */
-  cmdline?: Array<string>
-  cmdlineError?: string
-  threads: Array<TaskRecord>
-}
-
-export interface TasksOptions {
-  /** Also list every thread of each process (signal->thread_head). */
-  threads?: boolean
-  /** Read cmdlines through each process's page tables (default true). */
-  cmdline?: boolean
-}
-
-export interface UptimeRecord {
-  boottimeNs: bigint
-  monotonicNs: bigint
-  realtimeNs: bigint
-  bootWallNs: bigint
-  avenrun: Array<number>
-  /** As /proc/loadavg prints them. */
-  loadavg: Array<string>
-  nrRunning?: number
-  nrThreads?: number
-  lastPid?: number
-  onlineCpus: Array<number>
-  jiffies?: bigint
-  sysname: string
-  nodename: string
-  release: string
-  version: string
-  machine: string
-  domainname: string
-  warnings: Array<string>
-}
+/** The schema catalog (catalog.rs) as JSON text: what `npm run build` writes to schema/. */
+export declare function schemaCatalog(): string

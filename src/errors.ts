@@ -37,18 +37,13 @@ export class NearfieldError extends Error {
   }
 }
 
-const nativeCodes = new Set<ErrorCode>(['FAULT', 'BAD_DATA', 'UNSUPPORTED', 'NOT_FOUND', 'IO']);
-
-/** Turn anything thrown (a native error with a `code`, a Node fs error, a bug) into a NearfieldError. */
+/** Turn anything thrown (a Node fs error, a bug) into a NearfieldError. Native errors are mapped where they
+ *  are called (src/native/gateway.ts), so they arrive here as NearfieldErrors already. */
 export function toNearfieldError(e: unknown, file?: string): NearfieldError {
   if (e instanceof NearfieldError) return e;
   const err = e as { code?: unknown; message?: unknown };
   const message = typeof err?.message === 'string' ? err.message : String(e);
-  // Async native tasks cannot carry a custom status: their message starts with the code instead ("IO: …").
-  const prefixed = /^(FAULT|BAD_DATA|UNSUPPORTED|NOT_FOUND|IO): (.*)$/s.exec(message);
-  if (prefixed) return new NearfieldError(prefixed[1] as ErrorCode, prefixed[2] as string, file);
   if (typeof err?.code === 'string') {
-    if (nativeCodes.has(err.code as ErrorCode)) return new NearfieldError(err.code as ErrorCode, message, file);
     if (err.code === 'ENOENT') return new NearfieldError('NOT_FOUND', 'no such file', file ?? pathOf(e));
     if (err.code === 'EACCES' || err.code === 'EPERM') return new NearfieldError('IO', 'permission denied', file ?? pathOf(e));
     if (err.code.startsWith('E')) return new NearfieldError('IO', message, file);

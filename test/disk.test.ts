@@ -96,10 +96,10 @@ async function expectMatches(image: string, got: { statfs: Record<string, number
   const truth = await loopStatfs(image, offset);
   const s = got.statfs;
   if (truth) {
-    expect([s.f_blocks, s.f_bfree, s.f_bavail, s.f_files, s.f_ffree]).toEqual([truth.blocks, truth.bfree, truth.bavail, truth.files, truth.ffree]);
+    expect([s.fBlocks, s.fBfree, s.fBavail, s.fFiles, s.fFfree]).toEqual([truth.blocks, truth.bfree, truth.bavail, truth.files, truth.ffree]);
   } else if (offset === 0) {
     const d = await dumpe2fsFree(image);
-    expect([s.f_bfree, s.f_ffree, s.f_files]).toEqual([d.bfree, d.ffree, d.files]);
+    expect([s.fBfree, s.fFfree, s.fFiles]).toEqual([d.bfree, d.ffree, d.files]);
   }
 }
 
@@ -127,26 +127,26 @@ describe('df on raw ext4 images', () => {
   it('1 KiB blocks without 64bit', async () => {
     const img = await mkfs('k1.img', 64, ['-b', '1024', '-O', '^64bit,^metadata_csum']);
     const j = await dfJson(img);
-    expect(j.superblock.block_size).toBe(1024);
-    expect(j.superblock.features.incompat).not.toContain('64bit');
+    expect(j.superblock.blockSize).toBe(1024);
+    expect(j.superblock.featuresIncompat).not.toContain('64bit');
     await expectMatches(img, j);
   });
 
   it('4 KiB blocks with 64bit and metadata_csum, checksums verified', async () => {
     const img = await mkfs('k4.img', 256, ['-b', '4096', '-O', '64bit,metadata_csum', '-L', 'rootfs']);
     const j = await dfJson(img);
-    expect(j.superblock.features.ro_compat).toContain('metadata_csum');
+    expect(j.superblock.featuresRoCompat).toContain('metadata_csum');
     expect(j.superblock.label).toBe('rootfs');
     expect(j.warnings).toEqual([]);
-    expect(j.use_percent).toBe(Math.ceil(((j.statfs.f_blocks - j.statfs.f_bfree) * 100) / (j.statfs.f_blocks - j.statfs.f_bfree + j.statfs.f_bavail)));
+    expect(j.df.usePercent).toBe(Math.ceil(((j.statfs.fBlocks - j.statfs.fBfree) * 100) / (j.statfs.fBlocks - j.statfs.fBfree + j.statfs.fBavail)));
     await expectMatches(img, j);
   });
 
   it('ext2 and ext3 (no extents: no kernel reservation)', async () => {
     const img = await mkfs('e3.img', 64, ['-t', 'ext3']);
     const j = await dfJson(img);
-    expect(j.type).toBe('ext3');
-    expect(j.kernel_reserved_blocks).toBe(0);
+    expect(j.filesystem).toBe('ext3');
+    expect(j.kernelReservedBlocks).toBe(0);
     await expectMatches(img, j);
   });
 
@@ -171,7 +171,7 @@ describe('df on raw ext4 images', () => {
     const t0 = performance.now();
     const j = await dfJson(img, [], []);
     const ms = performance.now() - t0;
-    expect(j.superblock.groups_count).toBe(8192);
+    expect(j.superblock.groupsCount).toBe(8192);
     await expectMatches(img, j);
     expect(ms).toBeLessThan(2000); // whole process incl. node start-up; the bench measures properly
   });
@@ -204,7 +204,7 @@ describe('df through qcow2 and partition tables', () => {
     const over = join(dir, 'over.qcow2');
     await sh('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'back.qcow2', '-F', 'qcow2', 'over.qcow2'], { cwd: dir });
     const j = await dfJson(over, [], [over, b]);
-    expect(j.image.backing_chain).toEqual([join(dir, 'back.qcow2')]);
+    expect(j.image.backingChain).toEqual([join(dir, 'back.qcow2')]);
     expect(j.statfs).toEqual((await dfJson(base)).statfs);
   });
 
@@ -219,8 +219,8 @@ describe('df through qcow2 and partition tables', () => {
     await sh('mkswap', ['-q', swap]);
     await sh('dd', [`if=${swap}`, `of=${img}`, 'bs=512', 'seek=2048', 'conv=notrunc', 'status=none']);
     const j = await dfJson(img);
-    expect(j.image.partition_table).toBe('mbr');
-    expect(j.image.selected_partition).toBe(2);
+    expect(j.image.partitionTable).toBe('mbr');
+    expect(j.image.selectedPartition).toBe(2);
     expect(j.image.partitions.map((p: { filesystem: string }) => p.filesystem)).toEqual(['swap', 'ext4']);
     await expectMatches(img, j, 43008 * 512);
     const r = await nearfield(['df', '--disk', img, '--partition', '1']);
@@ -239,8 +239,8 @@ describe('df through qcow2 and partition tables', () => {
     const start = parts[2]!.start;
     await sh('mkfs.ext4', ['-q', '-F', '-E', `offset=${start * 512}`, img, '90M']);
     const j = await dfJson(img);
-    expect(j.image.partition_table).toBe('gpt');
-    expect(j.image.selected_partition).toBe(3);
+    expect(j.image.partitionTable).toBe('gpt');
+    expect(j.image.selectedPartition).toBe(3);
     expect(j.image.partitions[2].name).toBe('root');
     await expectMatches(img, j, start * 512);
   });
@@ -309,9 +309,9 @@ describe('the sample guest', () => {
     const truth = JSON.parse(readFileSync(truthFile!, 'utf8')).statfs;
     const j = await dfJson(disk!);
     const s = j.statfs;
-    expect([s.f_bsize, s.f_blocks, s.f_bfree, s.f_bavail, s.f_files, s.f_ffree, s.f_namelen]).toEqual([
+    expect([s.fBsize, s.fBlocks, s.fBfree, s.fBavail, s.fFiles, s.fFfree, s.fNamelen]).toEqual([
       truth.f_bsize, truth.f_blocks, truth.f_bfree, truth.f_bavail, truth.f_files, truth.f_ffree, truth.f_namelen,
     ]);
-    expect(s.f_fsid.map((h: string) => Number.parseInt(h, 16) | 0)).toEqual(truth.f_fsid);
+    expect(s.fFsid.map((h: string) => Number.parseInt(h, 16) | 0)).toEqual(truth.f_fsid);
   });
 });

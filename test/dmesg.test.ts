@@ -24,7 +24,9 @@ describe.each(['ram.raw', 'core.elf'])('dmesg on %s', (name) => {
     for (const t of truth.dmesg) {
       const o = bySeq.get(t.seq);
       expect(o, `seq ${t.seq}`).toBeDefined();
-      expect({ ts: o.ts_usec, level: o.level, facility: o.facility, flags: o.flags, text: kmsgEscape(o.text), dict: o.dict.map(kmsgEscape) }, `seq ${t.seq}`)
+      // /dev/kmsg's flag is 'c' for LOG_CONT (8), '-' otherwise; its dictionary carries SUBSYSTEM= and DEVICE=
+      const dict = [...(o.subsystem ? [`SUBSYSTEM=${o.subsystem}`] : []), ...(o.device ? [`DEVICE=${o.device}`] : [])];
+      expect({ ts: o.tsUsec, level: o.level, facility: o.facility, flags: o.flags & 8 ? 'c' : '-', text: kmsgEscape(o.text), dict: dict.map(kmsgEscape) }, `seq ${t.seq}`)
         .toEqual({ ts: t.ts_usec, level: t.level, facility: t.facility, flags: t.flags, text: t.text, dict: t.dict });
     }
     // and nothing is missing in between: sequence numbers are contiguous

@@ -191,14 +191,15 @@ describe('nearfield kernel on the sample guest', () => {
     }
   });
 
-  it('the async twin opens the same kernel and keeps error codes', async () => {
-    const { openGuestAsync } = (await import(join(root, 'dist', 'src', 'guest.js'))) as typeof import('../src/guest.js');
-    const target = { name: 'sample', ram: s.core, ramLayout: 'auto', isSample: true };
-    const g = await openGuestAsync(target, { cache: false });
-    const k = g.kernelInfo();
-    expect(k.release).toBe(truth.uname.release);
+  it('the async and sync openers find the same kernel and keep error codes', async () => {
+    const { Guest } = (await import(join(root, 'dist', 'src', 'guest.js'))) as typeof import('../src/guest.js');
+    const g = await Guest.open({ ram: s.core, cache: false });
+    expect(g.kernel().release).toBe(truth.uname.release);
     expect(g.symbol('init_task')).toBe(truth.kernel.symbols.init_task.address);
-    await expect(openGuestAsync({ ...target, ram: s.truth }, { cache: false })).rejects.toMatchObject({ code: 'NOT_FOUND', file: s.truth });
+    g.close();
+    expect(() => g.kernel()).toThrow(/closed/);
+    await expect(Guest.open({ ram: s.truth, cache: false })).rejects.toMatchObject({ code: 'NOT_FOUND', file: s.truth });
+    expect(() => Guest.openSync({ ram: s.truth, cache: false })).toThrow(expect.objectContaining({ code: 'NOT_FOUND', file: s.truth }));
   });
 
   it('an unknown layout is refused', () => {

@@ -54,7 +54,7 @@ describe.each(['ram.raw', 'core.elf'])('ps on %s', (name) => {
     for (const p of truth.processes) {
       const o = ours.get(p.pid);
       const want = { comm: p.comm, ppid: p.ppid, uid: p.uid, gid: p.gid, euid: p.euid, egid: p.egid, nice: p.nice, priority: p.priority, nlwp: p.num_threads, start_ticks: p.starttime, vsz: p.vsize, kthread: p.kernel_thread };
-      const got = { comm: o.comm, ppid: o.ppid, uid: o.uid, gid: o.gid, euid: o.euid, egid: o.egid, nice: o.nice, priority: o.priority, nlwp: o.nlwp, start_ticks: o.start_ticks, vsz: (o.vsz_kb ?? 0) * 1024, kthread: o.kernel_thread };
+      const got = { comm: o.comm, ppid: o.ppid, uid: o.uid, gid: o.gid, euid: o.euid, egid: o.egid, nice: o.nice, priority: o.priority, nlwp: o.nrThreads, start_ticks: o.startTicks, vsz: o.vszBytes ?? 0, kthread: o.kernelThread };
       if (p.pid === printerPid()) got.vsz = want.vsz; // its address space grows with the document, like its RSS
       // a kworker's "-suffix" names the workqueue of its latest work item (wq_worker_comm), which changes
       // each time it runs: kworkers that ran after the print differ there (seen on other built guests)
@@ -78,7 +78,7 @@ describe.each(['ram.raw', 'core.elf'])('ps on %s', (name) => {
     const ours = procs();
     for (const p of truth.processes) {
       if (p.pid === printerPid()) continue;
-      const pages = (ours.get(p.pid).rss_kb ?? 0) / 4;
+      const pages = ours.get(p.pid).rss?.pages ?? 0;
       expect(Math.abs(pages - p.rss_pages), `pid ${p.pid} ${p.comm}: ${pages} vs ${p.rss_pages}`).toBeLessThanOrEqual(1);
     }
   });
@@ -95,16 +95,16 @@ describe.each(['ram.raw', 'core.elf'])('ps on %s', (name) => {
     for (const p of truth.processes) {
       const o = ours.get(p.pid);
       if (running().has(p.pid) || selfWaking().has(p.pid)) {
-        expect(o.utime_ticks + o.stime_ticks).toBeGreaterThanOrEqual(p.utime + p.stime);
+        expect(o.utimeTicks + o.stimeTicks).toBeGreaterThanOrEqual(p.utime + p.stime);
       } else {
-        expect([o.utime_ticks, o.stime_ticks], `pid ${p.pid} ${p.comm}`).toEqual([p.utime, p.stime]);
+        expect([o.utimeTicks, o.stimeTicks], `pid ${p.pid} ${p.comm}`).toEqual([p.utime, p.stime]);
       }
     }
   });
 
   it('lists the threads of the multi-threaded worker with their own comm and state', () => {
     const worker = truth.processes.find((p: Truth) => p.comm === 'nf-threads');
-    const ours = threads[name]!.tasks.filter((r) => r.pid === worker.pid).map((r) => ({ tid: r.tid, comm: r.comm, state: r.state, start: r.start_ticks }));
+    const ours = threads[name]!.tasks.find((r) => r.pid === worker.pid).threads.map((r: Truth) => ({ tid: r.pid, comm: r.comm, state: r.state, start: r.startTicks }));
     const want = worker.threads.map((t: Truth) => ({ tid: t.tid, comm: t.comm, state: t.state, start: t.starttime }));
     expect(ours.sort((a, b) => a.tid - b.tid)).toEqual(want.sort((a: Truth, b: Truth) => a.tid - b.tid));
     expect(want.length).toBeGreaterThan(1);
@@ -184,7 +184,7 @@ describe('ps on a damaged task list', () => {
 
 describe('pstree', () => {
   it('hangs every process under the parent the guest reported', () => {
-    const { tree } = json<{ tree: Truth[] }>('pstree', files['ram.raw']!);
+    const { roots: tree } = json<{ roots: Truth[] }>('pstree', files['ram.raw']!);
     const parentOf = new Map<number, number>();
     const visit = (n: Truth, parent: number) => {
       parentOf.set(n.pid, parent);

@@ -5,28 +5,41 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { XMLParser } from 'fast-xml-parser';
 import { renderPrometheus } from '../src/report/render/prometheus.js';
 import { renderVhostmd } from '../src/report/render/vhostmd.js';
-import type { VmReport } from '../src/report/model.js';
+import type { FilesystemUsage, Uptime, VmReport } from '../src/generated/records.js';
+import { loadCollectors, type Collector } from '../src/report/collectors.js';
 
+const collectors: Collector[] = await loadCollectors();
+
+/** A report as collectors fill it, with records cut down to what the renderers read. */
 function report(vm: string, overrides: Partial<VmReport> = {}): VmReport {
+  const uptime = {
+    schemaVersion: 1, boottimeNs: '31250000000', uptimeSeconds: 31.25, monotonicNs: '31250000000', realtimeNs: '1790000031250000000', bootWallNs: '1790000000000000000',
+    avenrun: [1065, 328, 102], loadavg: ['0.52', '0.16', '0.05'], nrRunning: 2, nrThreads: 70, lastPid: 160, onlineCpus: [0, 1], jiffies: '4294968296',
+    sysname: 'Linux', nodename: 'web "1"\\x', release: '6.1.0-56-amd64', version: '#1 SMP', machine: 'x86_64', domainname: '(none)', warnings: [],
+  } satisfies Uptime;
+  const statfs = {
+    device: 'rootfs.ext4', filesystem: 'ext4', mountpoint: '/',
+    statfs: { fType: '0xef53', fBsize: 4096, fFrsize: 4096, fBlocks: 14325, fBfree: 10558, fBavail: 9412, fFiles: 16384, fFfree: 14334, fNamelen: 255, fFsid: ['0x1', '0x2'] },
+    df: { sizeBytes: 14325 * 4096, usedBytes: (14325 - 10558) * 4096, availBytes: 9412 * 4096, usePercent: 29, inodes: 16384, inodesUsed: 2050, inodesFree: 14334, inodesUsePercent: 13 },
+    superblock: { needsRecovery: false },
+  } as unknown as FilesystemUsage;
   return {
+    schemaVersion: 1,
     vm,
     target: { dir: `/snap/${vm}`, ram: null, disk: null, sample: false },
     consistency: 'paused',
     collectedAt: '2026-11-23T00:00:00.000Z',
     durationMs: 42.5,
-    uptime: {
-      uptimeSeconds: 31.25, bootTimeSeconds: 1_790_000_000, guestTimeSeconds: 1_790_000_031.25,
-      load1: 0.52, load5: 0.16, load15: 0.05, runnable: 2, threads: 70, cpus: 2,
-      hostname: 'web "1"\\x', domainname: '(none)', release: '6.1.0-56-amd64', version: '#1 SMP', machine: 'x86_64',
+    sections: {
+      uptime,
+      processes: { schemaVersion: 1, processes: 67, threads: 70, byState: { R: 2, S: 40, I: 23, Z: 1, T: 1 }, topRss: [], topCpu: [], warnings: [] },
+      meminfo: { schemaVersion: 1, fields: [{ name: 'MemTotal', value: 208472, unit: 'kB' }, { name: 'MemFree', value: 100000, unit: 'kB' }, { name: 'Active(anon)', value: 1234, unit: 'kB' }, { name: 'HugePages_Total', value: 0, unit: '' }], warnings: [] },
+      buddyinfo: {
+        schemaVersion: 1, pageSize: 4096, zones: [{ node: 0, zone: 'DMA32', free: [1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 5] }],
+        summary: { freePages: 5000, freeBytes: 5000 * 4096, largestOrder: 10, largestBlockBytes: 4 << 20, highOrder: 9, highOrderPercent: 82.5 },
+      },
+      statfs,
     },
-    processes: { total: 67, threads: 70, byState: { R: 2, S: 40, I: 23, Z: 1, T: 1 }, topRss: [], topCpu: [] },
-    memory: { fields: { MemTotal: 208472, MemFree: 100000, 'Active(anon)': 1234, HugePages_Total: 0 } },
-    buddy: { zones: [{ node: 0, zone: 'DMA32', free: [1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 5] }], freePages: 5000, largestOrder: 10, highOrderPercent: 82.5 },
-    filesystems: [{
-      device: 'rootfs.ext4', fstype: 'ext4', mountpoint: '/', label: null, uuid: null,
-      sizeBytes: 14325 * 4096, freeBytes: 10558 * 4096, availBytes: 9412 * 4096, files: 16384, filesFree: 14334,
-      blockSize: 4096, needsRecovery: false, lastWrite: null, superblockFreeBytes: null,
-    }],
     warnings: [],
     errors: [],
     ...overrides,
@@ -36,7 +49,9 @@ function report(vm: string, overrides: Partial<VmReport> = {}): VmReport {
 type Family = { name: string; type: string; metrics: { value: string; labels?: Record<string, string>; buckets?: unknown }[] };
 
 describe('prometheus renderer', () => {
-  const text = renderPrometheus([report('vm-a'), report('vm-b', { errors: [{ collector: 'memory', message: 'x' }], memory: undefined })], { instance: 'host1' });
+  const b = report('vm-b', { errors: [{ collector: 'memory', message: 'x' }] });
+  delete b.sections.meminfo;
+  const text = renderPrometheus([report('vm-a'), b], collectors, { instance: 'host1' });
   const families = parsePrometheusTextFormat(text) as Family[];
   const family = (n: string) => families.find((f) => f.name === n);
 
@@ -65,7 +80,7 @@ describe('prometheus renderer', () => {
 });
 
 describe('vhostmd renderer', () => {
-  const xml = renderVhostmd([report('vm-a'), report('vm<b>')]);
+  const xml = renderVhostmd([report('vm-a'), report('vm<b>')], collectors);
   const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (n) => n === 'metric', parseTagValue: false }).parse(xml) as {
     metrics: { metric: { type: string; context: string; id?: string; name: string; value: string }[] };
   };

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { XMLParser } from 'fast-xml-parser';
 import { readTruth, run, sample, type Sample, type Truth } from './walkers-helpers.js';
-import type { VmReport } from '../src/report/model.js';
+import type { VmReport } from '../src/generated/records.js';
 
 let s: Sample & { disk?: string };
 let truth: Truth;
@@ -18,7 +18,9 @@ beforeAll(async () => {
   truth = readTruth(s);
   const r = run(['report', '--json', '--no-cache']);
   expect(r.status, r.stderr).toBe(0);
-  report = JSON.parse(r.stdout) as VmReport;
+  const all = JSON.parse(r.stdout) as VmReport[];
+  expect(all).toHaveLength(1);
+  report = all[0]!;
 });
 
 // Processes the guest had at print time; the printer itself is there too (sleeping by the pause).
@@ -27,25 +29,27 @@ const truthPids = () => new Set<number>(truth.processes.map((p: { pid: number })
 describe('report on the sample guest equals the in-guest truth', () => {
   it('kernel and host identity', () => {
     expect(report.consistency).toBe('paused');
-    expect(report.kernel?.release).toBe(truth.uname.release);
-    expect(report.uptime?.hostname).toBe(truth.hostname);
-    expect(report.uptime?.version).toBe(truth.uname.version);
-    expect(report.uptime?.machine).toBe(truth.uname.machine);
+    expect(report.sections.kernel?.release).toBe(truth.uname.release);
+    expect(report.sections.uptime?.nodename).toBe(truth.hostname);
+    expect(report.sections.uptime?.version).toBe(truth.uname.version);
+    expect(report.sections.uptime?.machine).toBe(truth.uname.machine);
   });
 
   it('uptime and load are what the guest re-read just before END, uptime advanced by no more than the pause delay', () => {
     const reread = truth.at_end.clocks.boottime_ns / 1e9;
-    expect(report.uptime!.uptimeSeconds).toBeGreaterThanOrEqual(truth.at_end.uptime.uptime_s);
-    expect(report.uptime!.uptimeSeconds).toBeGreaterThanOrEqual(reread);
+    const u = report.sections.uptime!;
+    expect(u.uptimeSeconds).toBeGreaterThanOrEqual(truth.at_end.uptime.uptime_s);
+    expect(u.uptimeSeconds).toBeGreaterThanOrEqual(reread);
     // + 0.25 s for the trailer and END line crossing the UART and the host's 20 ms polling (0.07 s measured)
-    expect(report.uptime!.uptimeSeconds).toBeLessThanOrEqual(reread + truth.after_print.host_pause_delay_ms / 1000 + 0.25);
+    expect(u.uptimeSeconds).toBeLessThanOrEqual(reread + truth.after_print.host_pause_delay_ms / 1000 + 0.25);
     const l = truth.at_end.loadavg;
-    expect([report.uptime!.load1, report.uptime!.load5, report.uptime!.load15]).toEqual([l.load1, l.load5, l.load15]);
-    expect(report.uptime!.threads).toBe(l.total);
+    expect(u.loadavg.map(Number)).toEqual([l.load1, l.load5, l.load15]);
+    expect(u.nrThreads).toBe(l.total);
   });
 
   it('process count and states match the truth (tasks running at the print may have settled; the printer is S)', () => {
-    expect(report.processes!.total).toBe(truthPids().size);
+    const p = report.sections.processes!;
+    expect(p.processes).toBe(truthPids().size);
     // Every task that was not running while the guest printed keeps its state; the few that were running
     // then (the printer, the spinner, an RCU kthread) may be anything by the pause.
     const fixed: Record<string, number> = {};
@@ -56,49 +60,53 @@ describe('report on the sample guest equals the in-guest truth', () => {
       else fixed[p.state] = (fixed[p.state] ?? 0) + 1;
     }
     let extra = 0;
-    for (const [state, n] of Object.entries(report.processes!.byState)) {
+    for (const [state, n] of Object.entries(p.byState)) {
       const d = n - (fixed[state] ?? 0);
       expect(d, `state ${state}`).toBeGreaterThanOrEqual(0);
       extra += d;
     }
-    for (const state of Object.keys(fixed)) expect(report.processes!.byState[state] ?? 0, `state ${state}`).toBeGreaterThanOrEqual(fixed[state]!);
+    for (const state of Object.keys(fixed)) expect(p.byState[state] ?? 0, `state ${state}`).toBeGreaterThanOrEqual(fixed[state]!);
     expect(extra).toBe(flexible);
-    const big = report.processes!.topRss[0]!;
+    const big = p.topRss[0]!;
     const truthBig = (truth.processes as { pid: number; rss_pages: number; comm: string }[]).find((p) => p.pid === big.pid)!;
     expect(truthBig.comm).toBe('nf-big');
-    expect(Math.abs(big.rssKib! / 4 - truthBig.rss_pages)).toBeLessThanOrEqual(1);
+    expect(Math.abs(big.rssBytes! / 4096 - truthBig.rss_pages)).toBeLessThanOrEqual(1);
   });
 
   it('meminfo and buddy lists are what the guest re-read just before END', () => {
-    expect(report.memory!.fields.MemTotal).toBe(truth.meminfo.MemTotal);
+    const fields = new Map(report.sections.meminfo!.fields.map((f) => [f.name, f.value]));
+    expect(fields.get('MemTotal')).toBe(truth.meminfo.MemTotal);
     // the anon LRU still grew after the re-read: +60/+60/+32 kB measured (see test/memory.test.ts)
     const tolerance: Record<string, number> = { Inactive: 60, 'Inactive(anon)': 60, AnonPages: 32 };
     for (const [field, want] of Object.entries(truth.at_end.meminfo as Record<string, number>)) {
-      const got = report.memory!.fields[field]!;
+      const got = fields.get(field)!;
       expect(Math.abs(got - want), `${field}: ours ${got} vs guest ${want}`).toBeLessThanOrEqual(tolerance[field] ?? 0);
     }
-    expect(report.buddy!.zones.map((z) => [z.node, z.zone, z.free])).toEqual(
+    expect(report.sections.buddyinfo!.zones.map((z) => [z.node, z.zone, z.free])).toEqual(
       (truth.at_end.buddyinfo as { node: number; zone: string; free: number[] }[]).map((z) => [z.node, z.zone, z.free]),
     );
   });
 
   it('filesystem numbers are the guest\'s statfs of its rootfs', () => {
-    const fs = report.filesystems![0]!;
+    const fs = report.sections.statfs!;
     const st = truth.statfs;
-    expect(fs.fstype).toBe('ext4');
-    expect(fs.sizeBytes).toBe(st.f_blocks * st.f_bsize);
-    expect(fs.freeBytes).toBe(st.f_bfree * st.f_bsize);
-    expect(fs.availBytes).toBe(st.f_bavail * st.f_bsize);
-    expect(fs.files).toBe(st.f_files);
-    expect(fs.filesFree).toBe(st.f_ffree);
+    expect(fs.filesystem).toBe('ext4');
+    expect(fs.df.sizeBytes).toBe(st.f_blocks * st.f_bsize);
+    expect(fs.statfs.fBfree * fs.statfs.fFrsize).toBe(st.f_bfree * st.f_bsize);
+    expect(fs.df.availBytes).toBe(st.f_bavail * st.f_bsize);
+    expect(fs.df.inodes).toBe(st.f_files);
+    expect(fs.df.inodesFree).toBe(st.f_ffree);
   });
   it('kernel log tail is the guest\'s newest /dev/kmsg records, with its count of err-or-worse lines', () => {
-    const want = (truth.dmesg as { ts_usec: number; text: string; level: number; seq: number }[]).slice(-report.kernelLog!.lines.length);
+    const log = report.sections.dmesg!;
+    const want = (truth.dmesg as { ts_usec: number; text: string; level: number; seq: number }[]).slice(-log.records.length);
     // /dev/kmsg escapes unprintable bytes and backslashes as \xNN; the ring buffer holds the bytes themselves.
     const kmsgText = (t: string) => t.replace(/\\x([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
-    expect(report.kernelLog!.lines.map((l) => l.text)).toEqual(want.map((r) => kmsgText(r.text)));
-    expect(report.kernelLog!.lines.map((l) => Math.round(l.seconds * 1e6))).toEqual(want.map((r) => r.ts_usec));
-    expect(report.kernelLog!.total).toBe((truth.dmesg as { seq: number }[]).at(-1)!.seq + 1);
+    expect(log.records.map((l) => l.text)).toEqual(want.map((r) => kmsgText(r.text)));
+    expect(log.records.map((l) => l.tsUsec)).toEqual(want.map((r) => r.ts_usec));
+    expect(log.total).toBe((truth.dmesg as { seq: number }[]).at(-1)!.seq + 1);
+    // truth holds the newest 200 records only: the whole log has at least their err-or-worse lines
+    expect(log.errorsOrWorse).toBeGreaterThanOrEqual((truth.dmesg as { level: number }[]).filter((r) => r.level <= 3).length);
   });
 });
 
@@ -163,8 +171,8 @@ describe('report over several VMs', () => {
     expect(r.status, r.stderr).toBe(3);
     const reports = JSON.parse(r.stdout) as VmReport[];
     expect(reports.map((x) => x.vm)).toEqual(['vm-a', 'vm-b', 'vm-c']);
-    expect(reports[0]!.memory!.fields.MemTotal).toBe(truth.meminfo.MemTotal);
-    expect(reports[1]!.processes!.total).toBe(truthPids().size);
+    expect(reports[0]!.sections.meminfo!.fields[0]).toEqual({ name: 'MemTotal', value: truth.meminfo.MemTotal, unit: 'kB' });
+    expect(reports[1]!.sections.processes!.processes).toBe(truthPids().size);
     expect(reports[2]!.errors.length).toBeGreaterThan(0);
     expect(reports[2]!.errors[0]!.message).toContain(join(broken, 'ram.raw'));
     expect(r.stderr).toMatch(/nearfield: report vm-c: kernel: /);

@@ -78,7 +78,7 @@ describe('snapshot of a live QEMU guest over QMP', () => {
     expect(r.status, r.stderr).toBe(0);
     const m = JSON.parse(r.stdout);
     expect(m.consistency).toBe('paused');
-    expect(m.pause.window_ms).toBeGreaterThan(0);
+    expect(m.pause.windowMs).toBeGreaterThan(0);
     // The guest runs on after the snapshot.
     expect((await qmp(guest!.qmp, 'query-status')).status).toBe('running');
 
@@ -94,6 +94,6 @@ describe('snapshot of a live QEMU guest over QMP', () => {
     const up = run(['uptime', snap, '--json']);
     expect(up.status, up.stderr).toBe(0);
     const u = JSON.parse(up.stdout);
-    expect(u.uptime_s).toBeGreaterThan(truth.clocks.boottime_ns / 1e9);
+    expect(u.uptimeSeconds).toBeGreaterThan(truth.clocks.boottime_ns / 1e9);
   });
 });

@@ -53,7 +53,8 @@ describe('snapshot of the sample guest', () => {
     const r = run(['snapshot', out, '--ram', s.ram, '--disk', s.disk, '--paused', '--sha256', '--json']);
     expect(r.status, r.stderr).toBe(0);
     const m = JSON.parse(r.stdout);
-    expect(m.nearfield_snapshot).toBe(1);
+    expect(m.nearfieldSnapshot).toBe(2);
+    expect(m.schemaVersion).toBe(1);
     expect(m.ram.sha256).toBe(before[0]);
     expect(m.disk.sha256).toBe(before[1]);
     expect(['reflink', 'sparse-copy']).toContain(m.ram.copy.method);
@@ -102,8 +103,8 @@ describe('pausing over QMP', () => {
       const m = JSON.parse(r.stdout);
       expect(m.consistency).toBe('paused');
       expect(m.pause.method).toBe('qmp');
-      expect(m.pause.window_ms).toBeGreaterThan(0);
-      expect(m.pause.window_ms).toBeGreaterThanOrEqual(m.ram.copy.ms);
+      expect(m.pause.windowMs).toBeGreaterThan(0);
+      expect(m.pause.windowMs).toBeGreaterThanOrEqual(m.ram.copy.ms);
     } finally {
       server.close();
     }

@@ -3,9 +3,12 @@
 
 pub mod disk;
 pub mod bytes;
+pub mod catalog;
 pub mod error;
 pub mod kernel;
 pub mod mem;
+pub mod objects;
+pub mod records;
 pub mod walkers;
 pub mod snapshot;
 

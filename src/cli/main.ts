@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// nearfield CLI entry: commander program with one file per command under ./commands.
+// nearfield CLI entry: commander program; each command is declared in its own file under ./commands and only
+// the invoked one is loaded (all of them for help and unknown words), through the generated index.
 
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../target.js';
-import { registerCommands } from './commands/index.js';
+import { commandIndex } from '../generated/commands.js';
+import { registerCommand, type CommandSpec } from './define.js';
 
 const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string; description: string };
 
@@ -20,6 +22,12 @@ const program = new Command()
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-await registerCommands(program);
+const word = process.argv.slice(2).find((a) => !a.startsWith('-'));
+const commands = commandIndex.filter((c) => c.name !== null);
+const invoked = commands.find((c) => word !== undefined && word !== 'help' && (c.name === word || c.aliases.includes(word)));
+for (const entry of invoked ? [invoked] : commands) {
+  const mod = (await import(`./commands/${entry.file}`)) as { command: CommandSpec };
+  registerCommand(program, mod.command);
+}
 
 await program.parseAsync(process.argv);

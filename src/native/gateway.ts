@@ -1,7 +1,7 @@
 // The one importer of the native addon (napi-rs, native/binding.cjs): loads it once and maps its errors.
 
 import { createRequire } from 'node:module';
-import { NearfieldError, toNearfieldError } from '../errors.js';
+import { NearfieldError, type ErrorCode } from '../errors.js';
 import type * as Binding from '../../native/binding.js';
 
 export type NativeBinding = typeof Binding;
@@ -26,12 +26,23 @@ export function native(): NativeBinding {
   return loaded;
 }
 
-/** Run a native call, turning its error (a JS Error whose `code` is FAULT, BAD_DATA, …) into a NearfieldError naming `file`. */
+/** The core's closed error codes (native/src/error.rs); its errors arrive as "CODE: message" (binding/mod.rs to_js). */
+const coded = /^(FAULT|BAD_DATA|UNSUPPORTED|NOT_FOUND|IO): ([\s\S]*)$/;
+
+/** The one mapping of a native error to a NearfieldError naming `file`; anything else passes through. */
+export function fromNative(e: unknown, file?: string): unknown {
+  if (e instanceof NearfieldError) return e;
+  const message = (e as { message?: unknown })?.message;
+  const m = typeof message === 'string' ? coded.exec(message) : null;
+  return m ? new NearfieldError(m[1] as ErrorCode, m[2] as string, file) : e;
+}
+
+/** Run a native call, turning its error into a NearfieldError naming `file`. */
 export function call<T>(file: string | undefined, fn: (n: NativeBinding) => T): T {
   try {
     return fn(native());
   } catch (e) {
-    throw toNearfieldError(e, file);
+    throw fromNative(e, file);
   }
 }
 
@@ -40,6 +51,6 @@ export async function callAsync<T>(file: string | undefined, fn: (n: NativeBindi
   try {
     return await fn(native());
   } catch (e) {
-    throw toNearfieldError(e, file);
+    throw fromNative(e, file);
   }
 }

@@ -2,19 +2,20 @@
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { collectVm, type CollectOptions } from './collect.js';
-import type { VmReport } from './model.js';
+import { collectVm, emptyReport, type CollectOptions } from './collect.js';
+import type { VmReport } from '../generated/records.js';
+import type { Collector } from './collector.js';
 import type { Target } from '../target.js';
 
-export async function collectAll(targets: Target[], opts: CollectOptions, parallel = availableParallelism()): Promise<VmReport[]> {
-  if (targets.length === 1) return [await collectVm(targets[0] as Target, opts)];
+export async function collectAll(targets: Target[], opts: CollectOptions, collectors: Collector[], parallel = availableParallelism()): Promise<VmReport[]> {
+  if (targets.length === 1) return [await collectVm(targets[0] as Target, opts, collectors)];
   const results: VmReport[] = new Array(targets.length);
   let next = 0;
   const runOne = async (): Promise<void> => {
     while (next < targets.length) {
       const i = next++;
       const target = targets[i] as Target;
-      results[i] = await inWorker(target, opts).catch((e: Error) => failedReport(target, e.message));
+      results[i] = await inWorker(target, opts).catch((e: Error) => failedReport(target, collectors, e.message));
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, targets.length)) }, runOne));
@@ -31,15 +32,9 @@ function inWorker(target: Target, opts: CollectOptions): Promise<VmReport> {
   });
 }
 
-/** A VM whose collection crashed outright still gets a report row that says so. */
-function failedReport(target: Target, message: string): VmReport {
-  return {
-    vm: target.name,
-    target: { dir: target.dir ?? null, ram: target.ram ?? null, disk: target.disk ?? null, sample: target.isSample },
-    consistency: 'unknown',
-    collectedAt: new Date().toISOString(),
-    durationMs: 0,
-    warnings: [],
-    errors: ['kernel', 'uptime', 'processes', 'memory', 'buddyinfo', 'dmesg', 'filesystems'].map((collector) => ({ collector, message })),
-  };
+/** A VM whose collection crashed outright still gets a report that says so. */
+function failedReport(target: Target, collectors: Collector[], message: string): VmReport {
+  const r = emptyReport(target);
+  r.errors = collectors.map((c) => ({ collector: c.name, message }));
+  return r;
 }

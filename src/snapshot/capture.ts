@@ -5,6 +5,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import { NearfieldError } from '../errors.js';
+import { SCHEMA_VERSION, type CopiedFile, type SnapshotManifest } from '../generated/records.js';
 import { native } from '../native/gateway.js';
 import { firecrackerSetState } from './firecracker.js';
 import { QmpClient } from './qmp.js';
@@ -27,23 +28,7 @@ export interface SnapshotRequest {
   onProgress?: (label: string, done: number, total: number) => void;
 }
 
-interface CopiedFile {
-  file: string;
-  source: string;
-  size: number;
-  copy: { method: string; data_bytes: number; ms: number };
-  sha256?: string;
-}
-
-export interface SnapshotManifest {
-  nearfield_snapshot: 1;
-  created: string;
-  consistency: 'paused' | 'live';
-  pause: { method: PauseMethod['kind']; window_ms: number | null; paused_at: string | null; resumed_at: string | null; copy_in_pause_ms: number };
-  ram?: CopiedFile & { layout: string };
-  disk?: CopiedFile & { captured: 'in-pause' | 'after-resume' };
-  total_ms: number;
-}
+export type { SnapshotManifest };
 
 /** Pauses and resumes one VM; resume is idempotent so every exit path can call it. */
 interface Pauser {
@@ -139,20 +124,21 @@ export async function captureSnapshot(req: SnapshotRequest): Promise<SnapshotMan
     const isLive = req.pause.kind === 'live';
     const measured = (req.pause.kind === 'qmp' || req.pause.kind === 'firecracker') && pausedAt !== null && resumedAt !== null;
     const manifest: SnapshotManifest = {
-      nearfield_snapshot: 1,
+      schemaVersion: SCHEMA_VERSION,
+      nearfieldSnapshot: 2,
       created: new Date().toISOString(),
       consistency: isLive ? 'live' : 'paused',
       pause: {
         method: req.pause.kind,
-        window_ms: measured ? round(resumedAt! - pausedAt!) : null,
-        paused_at: measured ? wallClock(pausedAt!) : null,
-        resumed_at: measured ? wallClock(resumedAt!) : null,
+        windowMs: measured ? round(resumedAt! - pausedAt!) : null,
+        pausedAt: measured ? wallClock(pausedAt!) : null,
+        resumedAt: measured ? wallClock(resumedAt!) : null,
         // The copy done while paused (or would-be paused): what bounds the pause window.
-        copy_in_pause_ms: pausedAt !== null && resumedAt !== null ? round(resumedAt - pausedAt) : 0,
+        copyInPauseMs: pausedAt !== null && resumedAt !== null ? round(resumedAt - pausedAt) : 0,
       },
       ...(ram ? { ram: { ...ram, layout: req.ramLayout ?? 'auto' } } : {}),
       ...(disk ? { disk: { ...disk, captured: req.diskInPause ? 'in-pause' as const : 'after-resume' as const } } : {}),
-      total_ms: round(performance.now() - started),
+      totalMs: round(performance.now() - started),
     };
     await writeFile(join(partial, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     await rename(partial, out);
@@ -179,7 +165,7 @@ async function trackProgress(
   try {
     const r = await job.start();
     onProgress?.(label, total, total);
-    return { file: name, source: resolve(src), size: r.size, copy: { method: r.method, data_bytes: r.dataBytes, ms: round(r.millis) } };
+    return { file: name, source: resolve(src), sizeBytes: r.size, copy: { method: r.method, dataBytes: r.dataBytes, ms: round(r.millis) } };
   } finally {
     if (timer) clearInterval(timer);
   }

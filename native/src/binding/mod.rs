@@ -6,14 +6,19 @@ mod convert;
 mod disk;
 mod guest;
 mod snapshot;
-mod walkers;
 
-/// Turn a core error into a JS Error whose `code` is the closed error code (FAULT, BAD_DATA, …).
-pub(crate) fn to_js(e: crate::Error) -> napi::Error<&'static str> {
-    napi::Error::new(e.code(), e.to_string())
+/// The one mapping of core errors to JS: an Error whose message starts with the closed error code
+/// ("BAD_DATA: …"). Sync calls and async tasks alike carry it so, and src/native/gateway.ts turns it into
+/// a NearfieldError in one place.
+pub(crate) fn to_js(e: crate::Error) -> napi::Error {
+    napi::Error::new(napi::Status::GenericFailure, format!("{}: {e}", e.code()))
 }
 
-pub(crate) type JsResult<T> = std::result::Result<T, napi::Error<&'static str>>;
+/// The schema catalog (catalog.rs) as JSON text: what `npm run build` writes to schema/.
+#[napi]
+pub fn schema_catalog() -> String {
+    crate::catalog::catalog().to_string()
+}
 
 /// Version of the native core, to check that the addon and the JS side match.
 #[napi]

@@ -7,6 +7,7 @@ pub mod detect;
 pub mod ext4;
 pub mod partition;
 pub mod qcow2;
+pub mod records;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 //! typedef chains, enum values); every kind is parsed so records are skipped correctly.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::{Member, Source, Types};
 use crate::mem::PhysicalMemory;
@@ -592,6 +593,11 @@ const SCAN_CHUNK: usize = 32 << 20;
 /// Find the vmlinux BTF in guest RAM by its header, when kallsyms (__start_BTF) is not available.
 /// Module BTF is split BTF (it refers to vmlinux types and strings) and small; the vmlinux blob parses
 /// standalone, is megabytes long and defines `task_struct`. The largest such blob wins.
+/// Parse raw vmlinux BTF into the kernel's types.
+pub fn types_from_btf(bytes: Vec<u8>) -> Result<Arc<dyn Types>> {
+    Ok(Arc::new(Btf::parse(bytes)?))
+}
+
 pub fn scan_phys_for_vmlinux_btf(phys: &dyn PhysicalMemory) -> Result<Vec<u8>> {
     let mut best: Option<(u64, Vec<u8>)> = None;
     let mut candidates = 0usize;

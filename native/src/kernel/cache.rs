@@ -250,7 +250,7 @@ struct LazyBtfTypes {
 
 impl LazyBtfTypes {
     fn get(&self) -> Option<&Arc<dyn Types>> {
-        self.parsed.get_or_init(|| super::discover::types_from_btf(self.btf.as_ref().clone()).ok()).as_ref()
+        self.parsed.get_or_init(|| super::btf::types_from_btf(self.btf.as_ref().clone()).ok()).as_ref()
     }
 }
 

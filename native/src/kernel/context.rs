@@ -1,10 +1,11 @@
 //! One discovered kernel as walkers see it: RAM, address spaces, symbols, types and the facts about the boot.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use super::{Member, Source, Symbols, Types};
-use crate::mem::{PhysicalMemory, VirtualMemory};
+use crate::mem::{AddressSpaces, PhysicalMemory, VirtualMemory};
 use crate::{Error, Result};
 
 /// Facts about the booted kernel, each with where it came from.
@@ -30,15 +31,6 @@ pub struct KernelFacts {
     pub sources: BTreeMap<String, Source>,
 }
 
-/// Address spaces of the guest: the kernel's, and a process's from its page-table root.
-pub trait AddressSpaces: Send + Sync {
-    fn kernel(&self) -> &dyn VirtualMemory;
-    /// The user address space rooted at `pgd_phys` (physical address of mm->pgd).
-    fn user(&self, pgd_phys: u64) -> Box<dyn VirtualMemory + '_>;
-    /// Translate a kernel virtual address to physical (page walk, or the direct map).
-    fn kernel_virt_to_phys(&self, vaddr: u64) -> Result<u64>;
-}
-
 /// Everything a walker needs. Built by kernel discovery (or from parts in tests).
 pub struct Kernel {
     pub phys: Arc<dyn PhysicalMemory>,
@@ -46,6 +38,9 @@ pub struct Kernel {
     pub symbols: Box<dyn Symbols>,
     pub types: Box<dyn Types>,
     pub facts: KernelFacts,
+    /// Tables derived from guest memory once per opened kernel (the symbol index by address, the loaded
+    /// modules' symbols …), by type: see `memo`.
+    memo: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl Kernel {
@@ -56,7 +51,24 @@ impl Kernel {
         types: Box<dyn Types>,
         facts: KernelFacts,
     ) -> Self {
-        Kernel { phys, spaces, symbols, types, facts }
+        Kernel { phys, spaces, symbols, types, facts, memo: Mutex::new(HashMap::new()) }
+    }
+
+    /// The table of type `T` derived from this kernel, built by `init` on first use and kept while the
+    /// kernel is open (a paused guest does not change; a live one is re-opened to see changes).
+    pub fn memo<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
+        let key = TypeId::of::<T>();
+        if let Some(v) = self.memo.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            if let Ok(t) = v.downcast::<T>() {
+                return t;
+            }
+        }
+        // Built outside the lock: `init` may itself use other memoised tables.
+        let built = Arc::new(init());
+        if let Ok(mut m) = self.memo.lock() {
+            m.insert(key, built.clone());
+        }
+        built
     }
 
     pub fn vm(&self) -> &dyn VirtualMemory {

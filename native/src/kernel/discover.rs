@@ -418,7 +418,7 @@ fn build_profile(
     let (types, btf) = match bytes {
         Some(b) => {
             let keep = Arc::new(b.clone());
-            match types_from_btf(b) {
+            match super::btf::types_from_btf(b) {
                 Ok(t) => (Some(t), Some(keep)),
                 Err(e) => {
                     report.warnings.push(format!("vmlinux BTF not parsed: {e}"));
@@ -585,11 +585,6 @@ impl Types for VmcoreinfoTypes {
     fn source(&self) -> Source {
         Source::Vmcoreinfo
     }
-}
-
-/// Parse raw vmlinux BTF into types (the BTF parser lives in kernel::btf).
-pub(crate) fn types_from_btf(bytes: Vec<u8>) -> Result<Arc<dyn Types>> {
-    Ok(Arc::new(super::btf::Btf::parse(bytes)?))
 }
 
 /// vmlinux BTF is a few MB; refuse a symbol range that would have us copy gigabytes.

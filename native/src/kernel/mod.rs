@@ -45,7 +45,8 @@ pub mod kallsyms;
 pub mod system_map;
 pub mod vmlinux;
 pub mod vmcoreinfo;
-pub use context::{AddressSpaces, Kernel, KernelFacts};
+pub use crate::mem::AddressSpaces;
+pub use context::{Kernel, KernelFacts};
 
 /// Kernel symbol addresses (already relocated by the KASLR offset).
 pub trait Symbols: Send + Sync {

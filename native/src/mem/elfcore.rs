@@ -1,7 +1,7 @@
 //! ELF64 core files as QEMU dump-guest-memory and `virsh dump --memory-only` write them
 //! (ELF gABI program headers and notes; QEMU target/i386/arch_dump.c for the "QEMU" CPU note).
 
-use super::source::Segment;
+use super::Segment;
 use crate::{Error, Result};
 
 /// Raw ELF64 layout: field offsets used below.

@@ -1,7 +1,7 @@
 //! Raw RAM file layouts: how QEMU (hw/i386/pc_piix.c, pc_q35.c) and Firecracker (arch/x86_64/layout.rs)
 //! place a flat memory file in guest-physical space around the PCI/MMIO hole below 4 GiB.
 
-use super::source::Segment;
+use super::Segment;
 use crate::{Error, Result};
 
 const GIB: u64 = 1 << 30;

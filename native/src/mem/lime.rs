@@ -1,6 +1,6 @@
 //! LiME memory dumps (LiME's lime.h: lime_mem_range_header): a 32-byte header before each range.
 
-use super::source::Segment;
+use super::Segment;
 use crate::{Error, Result};
 
 /// Raw header: magic u32, version u32, s_addr u64, e_addr u64 (inclusive), reserved[8].

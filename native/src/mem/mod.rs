@@ -7,6 +7,14 @@ pub struct PhysRange {
     pub len: u64,
 }
 
+/// One guest-physical range held contiguously in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub gpa: u64,
+    pub file_offset: u64,
+    pub len: u64,
+}
+
 /// Guest-physical memory, whatever file it comes from (raw+layout, ELF core, LiME, kdump).
 /// Reads are bounds-checked: any byte not backed by the source gives `Error::Fault` (a page a filtered
 /// dump left out gives `Error::excluded`, a FAULT that says so).
@@ -22,6 +30,15 @@ pub trait PhysicalMemory: Send + Sync {
     fn scan_ranges(&self) -> Vec<PhysRange> {
         self.ranges().to_vec()
     }
+}
+
+/// Address spaces of the guest: the kernel's, and a process's from its page-table root.
+pub trait AddressSpaces: Send + Sync {
+    fn kernel(&self) -> &dyn VirtualMemory;
+    /// The user address space rooted at `pgd_phys` (physical address of mm->pgd).
+    fn user(&self, pgd_phys: u64) -> Box<dyn VirtualMemory + '_>;
+    /// Translate a kernel virtual address to physical (page walk, or the direct map).
+    fn kernel_virt_to_phys(&self, vaddr: u64) -> crate::Result<u64>;
 }
 
 /// A virtual address space (the kernel's, or one process's through its mm->pgd).

@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{PhysicalMemory, VirtualMemory};
-use crate::kernel::AddressSpaces;
+use super::{AddressSpaces, PhysicalMemory, VirtualMemory};
 use crate::{Error, Result};
 
 /// Page-table entry bits (SDM tables 4-15 … 4-20).

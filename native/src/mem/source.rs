@@ -15,16 +15,8 @@ use super::elfcore::{self, CoreNotes};
 use super::kdump::{self, KdumpRam};
 use super::layout::{self, RawLayout};
 use super::lime;
-use super::{PhysRange, PhysicalMemory};
+use super::{PhysRange, PhysicalMemory, Segment};
 use crate::{Error, Result};
-
-/// One guest-physical range held contiguously in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Segment {
-    pub gpa: u64,
-    pub file_offset: u64,
-    pub len: u64,
-}
 
 /// What kind of file the RAM came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,10 @@
 //! The kernel log as /dev/kmsg reads it, from the lockless printk ring buffer (kernel/printk/printk_ringbuffer.[ch], 5.10+).
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use crate::kernel::{Kernel, Member};
+use crate::walkers::Context;
 use crate::{Error, Result};
 
 /// Bounds: rings larger than this are refused (the largest log_buf_len is 2^25 bytes of text, 2^21 records).
@@ -13,10 +17,40 @@ const DESC_FINALIZED: u64 = 2;
 /// Caller ids with this bit are CPU numbers (printk in interrupt context), else thread ids.
 const CALLER_CPU: u32 = 0x8000_0000;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+crate::walker! {
+    /// The kernel log as /dev/kmsg gives it, from the lockless printk ring buffer, oldest first.
+    name: "dmesg",
+    options: DmesgOptions,
+    record: Log,
+    run: walk,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct DmesgOptions {
+    /// Keep only the newest `tail` records (the counts still cover the whole log).
+    pub tail: Option<usize>,
+}
+
+fn walk(cx: &Context, o: &DmesgOptions) -> Result<Log> {
+    let mut log = dmesg(cx.kernel)?;
+    if let Some(n) = o.tail {
+        let drop = log.records.len().saturating_sub(n);
+        log.records.drain(..drop);
+    }
+    Ok(log)
+}
+
+/// syslog level of "err" (include/linux/kern_levels.h): records at this level or below are errors or worse.
+pub const LOGLEVEL_ERR: u8 = 3;
+
+/// One record, as /dev/kmsg describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct LogRecord {
     pub seq: u64,
-    pub ts_nsec: u64,
+    /// Timestamp in µs since boot, as /dev/kmsg prints it.
+    pub ts_usec: u64,
     pub level: u8,
     pub facility: u8,
     /// printk_info.flags: LOG_NEWLINE 2, LOG_CONT 8.
@@ -29,9 +63,14 @@ pub struct LogRecord {
     pub device: String,
 }
 
-#[derive(Debug, Clone, Default)]
+/// The kernel log.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Log {
     pub records: Vec<LogRecord>,
+    /// Records in the ring (before any `tail`), and how many of them are at level err or worse (0–3).
+    pub total: usize,
+    pub errors_or_worse: usize,
     /// Records skipped (overwritten while we read, not finalized, torn).
     pub warnings: Vec<String>,
 }
@@ -68,7 +107,7 @@ fn cstr(bytes: &[u8], m: Option<Member>) -> String {
     let Some(m) = m else { return String::new() };
     let Some(s) = bytes.get(m.offset as usize..(m.offset + m.size) as usize) else { return String::new() };
     let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
-    crate::walkers::util::latin1(&s[..end])
+    crate::objects::latin1(&s[..end])
 }
 
 /// Every finalized record still in the ring, oldest first.
@@ -158,16 +197,18 @@ pub fn dmesg(k: &Kernel) -> Result<Log> {
         let caller_id = field_bits(info, l.caller_id)? as u32;
         log.records.push(LogRecord {
             seq: u64_at(l.seq),
-            ts_nsec: u64_at(l.ts_nsec),
+            ts_usec: u64_at(l.ts_nsec) / 1000,
             level: field_bits(info, l.level)? as u8,
             facility: field_bits(info, l.facility)? as u8,
             flags: field_bits(info, l.flags_level)? as u8,
             caller: if caller_id & CALLER_CPU != 0 { format!("C{}", caller_id & !CALLER_CPU) } else { format!("T{caller_id}") },
-            text: crate::walkers::util::latin1(msg),
+            text: crate::objects::latin1(msg),
             subsystem: cstr(info, l.subsystem),
             device: cstr(info, l.device),
         });
     }
+    log.total = log.records.len();
+    log.errors_or_worse = log.records.iter().filter(|r| r.level <= LOGLEVEL_ERR).count();
     if skipped > 0 {
         log.warnings.push(format!("printk ring: {skipped} descriptor(s) torn or with unreadable text, skipped"));
     }

@@ -1,8 +1,12 @@
 //! /proc/meminfo as fs/proc/meminfo.c meminfo_proc_show() computes it (6.1): si_meminfo, si_mem_available
 //! (mm/page_alloc.c), nr_blockdev_pages (block/bdev.c), vm_commit_limit (mm/util.c), hugetlb_report_meminfo.
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use crate::kernel::Kernel;
-use crate::walkers::util::{clamp_nonneg, cpus_in_mask, per_cpu_ptr, walk_list};
+use crate::walkers::{Context, NoOptions};
+use crate::objects::{all_zones, clamp_nonneg, list_entries, online_cpus, per_cpu_ptr};
 use crate::{Error, Result};
 
 /// At most this many block-device inodes are summed for Buffers.
@@ -10,15 +14,39 @@ const MAX_BDEV_INODES: usize = 1_000_000;
 /// Bounds on the hstate array (HUGE_MAX_HSTATE is 2 on x86).
 const MAX_HSTATES: i64 = 16;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+crate::walker! {
+    /// /proc/meminfo, every field computed the way the guest kernel's meminfo_proc_show() computes it.
+    name: "meminfo",
+    options: NoOptions,
+    record: Meminfo,
+    run: walk,
+}
+
+fn walk(cx: &Context, _: &NoOptions) -> Result<Meminfo> {
+    meminfo(cx.kernel)
+}
+
+/// The unit /proc/meminfo prints after a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub enum Unit {
+    /// KiB (page counts are converted).
+    #[serde(rename = "kB")]
+    Kb,
+    /// A plain count (the HugePages_* lines).
+    #[serde(rename = "")]
+    Count,
+}
+
+/// One /proc/meminfo line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Field {
     pub name: &'static str,
     pub value: u64,
-    /// True when /proc prints the value in kB (pages are converted); HugePages_* counts are plain.
-    pub kb: bool,
+    pub unit: Unit,
 }
 
-#[derive(Debug, Clone, Default)]
+/// /proc/meminfo in the kernel's order.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct Meminfo {
     pub fields: Vec<Field>,
     /// Fields left out, with why (a symbol this kernel does not have, an unreadable structure).
@@ -93,8 +121,8 @@ pub fn meminfo(k: &Kernel) -> Result<Meminfo> {
     // true: a page count shown in kB; false: the kernel's value is shown as is (already kB, or a count).
     let mut f = |name: &'static str, v: Option<u64>, pages: bool| {
         if let Some(value) = v {
-            let kb = !name.starts_with("HugePages_");
-            out.fields.push(Field { name, value: if pages { value.saturating_mul(page_kb) } else { value }, kb });
+            let unit = if name.starts_with("HugePages_") { Unit::Count } else { Unit::Kb };
+            out.fields.push(Field { name, value: if pages { value.saturating_mul(page_kb) } else { value }, unit });
         }
     };
     f("MemTotal", Some(totalram), true);
@@ -202,10 +230,10 @@ fn low_watermarks(k: &Kernel) -> Result<u64> {
     let boost = k.types.member("zone", "watermark_boost");
     let low = u64::try_from(k.enumerator("WMARK_LOW")?).map_err(|_| Error::bad("WMARK_LOW < 0"))?;
     let mut sum = 0u64;
-    for zone in crate::walkers::buddy::all_zones(k)? {
+    for zone in all_zones(k)? {
         sum = sum.wrapping_add(k.read_u64(zone.address.wrapping_add(wm.offset + low.min(16) * 8))?);
         if let Some(b) = boost {
-            sum = sum.wrapping_add(k.read_uint(zone.address.wrapping_add(b.offset), b.size)?);
+            sum = sum.wrapping_add(k.read_member(zone.address, b)?);
         }
     }
     Ok(sum)
@@ -214,18 +242,15 @@ fn low_watermarks(k: &Kernel) -> Result<u64> {
 /// block/bdev.c nr_blockdev_pages(): page-cache pages of every block device inode.
 fn nr_blockdev_pages(k: &Kernel) -> Result<u64> {
     let sb = k.read_u64(k.symbol("blockdev_superblock")?)?;
-    let head = sb + k.offset("super_block", "s_inodes")?;
-    let node_off = k.offset("inode", "i_sb_list")?;
-    let mapping_off = k.offset("inode", "i_mapping")?;
+    let inode = k.struct_type("inode")?;
+    let (i_sb_list, i_mapping) = (inode.field("i_sb_list")?, inode.field("i_mapping")?);
     let nrpages = k.member("address_space", "nrpages")?;
-    let walk = walk_list(k, head, MAX_BDEV_INODES, "blockdev inodes (blockdev_superblock->s_inodes)");
-    if let Some(w) = walk.warning {
-        return Err(Error::bad(w));
-    }
+    let head = sb.wrapping_add(k.offset("super_block", "s_inodes")?);
+    let inodes = list_entries(k, head, i_sb_list.offset, MAX_BDEV_INODES, "blockdev inodes (blockdev_superblock->s_inodes)").all()?;
     let mut sum = 0u64;
-    for node in walk.nodes {
-        let mapping = k.read_u64(node.wrapping_sub(node_off).wrapping_add(mapping_off))?;
-        sum = sum.wrapping_add(k.read_uint(mapping.wrapping_add(nrpages.offset), nrpages.size)?);
+    for inode in inodes {
+        let mapping = k.read_member(inode, i_mapping)?;
+        sum = sum.wrapping_add(k.read_member(mapping, nrpages)?);
     }
     Ok(sum)
 }
@@ -236,7 +261,7 @@ fn committed_as(k: &Kernel) -> Result<u64> {
     let count = k.read_i64(pc + k.offset("percpu_counter", "count")?)?;
     let counters = k.read_u64(pc + k.offset("percpu_counter", "counters")?)?;
     let mut sum = count;
-    for cpu in cpus_in_mask(k, "__cpu_online_mask")? {
+    for cpu in online_cpus(k)? {
         sum = sum.saturating_add(k.read_u32(per_cpu_ptr(k, counters, cpu)?)? as i32 as i64);
     }
     Ok(clamp_nonneg(sum))
@@ -282,7 +307,7 @@ fn hstates(k: &Kernel) -> Result<Hugetlb> {
     let (order, nr, free, resv, surp) = (m("order")?, m("nr_huge_pages")?, m("free_huge_pages")?, m("resv_huge_pages")?, m("surplus_huge_pages")?);
     let page = k.facts.page_size.max(4096);
     let mut h = Hugetlb { default: (0, 0, 0, 0), default_size_kb: 0, total_kb: 0, total_pages: 0 };
-    let rd = |a: u64, mb: crate::kernel::Member| k.read_uint(a + mb.offset, mb.size);
+    let rd = |a: u64, mb: crate::kernel::Member| k.read_member(a, mb);
     for i in 0..n {
         let a = base + i as u64 * size;
         let ord = rd(a, order)?.min(30);

@@ -1,12 +1,87 @@
-//! Walkers: finished records (tasks, meminfo, buddyinfo, uptime) computed from a discovered `Kernel`
-//! the way the guest's own /proc files compute them.
+//! Walkers: each file turns a discovered `Kernel` into one finished record, the way the guest's own /proc
+//! file (or tool) computes it, and declares itself with `walker! { … }`.
+//!
+//! Adding a walker is one new file here: build.rs finds every file that declares a walker and registers
+//! it in [`ALL`]; its options and record types (serde + schemars) become the JSON Schema in `schema/` and
+//! the TypeScript types in `src/generated/` (`npm run build`), and the binding serves it as
+//! `Guest.walk(name, options)`. Kernel structures are read through `crate::objects`, never by hand.
 
-pub mod buddy;
-pub mod dmesg;
-pub mod meminfo;
-pub mod tasks;
-pub mod uptime;
-pub(crate) mod util;
+use schemars::{JsonSchema, Schema};
+use serde::de::DeserializeOwned;
+
+use crate::kernel::discover::DiscoveryReport;
+use crate::kernel::Kernel;
+use crate::{Error, Result};
+
+/// What a walker reads: the discovered kernel and how discovery went.
+pub struct Context<'a> {
+    pub kernel: &'a Kernel,
+    pub report: &'a DiscoveryReport,
+    /// The RAM file's path, as given.
+    pub ram: &'a str,
+}
+
+/// JSON Schemas of a walker's options and of its record (as a document, with `schemaVersion`).
+pub struct WalkerSchemas {
+    pub options: Schema,
+    pub record: Schema,
+}
+
+/// One registered walker.
+pub struct Walker {
+    pub name: &'static str,
+    /// Its doc comment: what it reads and what it mirrors.
+    pub about: &'static str,
+    pub schemas: fn() -> WalkerSchemas,
+    /// Options as JSON (null = defaults) → the record as one JSON document.
+    pub run: fn(&Context, serde_json::Value) -> Result<String>,
+}
+
+/// Declare this file's walker: `walker! { /// doc  name: "x", options: Opts, record: Rec, run: walk_fn }`,
+/// where `walk_fn(&Context, &Opts) -> Result<Rec>`.
+#[macro_export]
+macro_rules! walker {
+    ($(#[doc = $doc:literal])* name: $name:literal, options: $o:ty, record: $r:ty, run: $run:path $(,)?) => {
+        /// This file's walker (registered in `walkers::ALL` by build.rs).
+        pub const WALKER: $crate::walkers::Walker = $crate::walkers::Walker {
+            name: $name,
+            about: concat!($($doc, "\n"),*),
+            schemas: || $crate::walkers::WalkerSchemas {
+                options: $crate::catalog::options_schema::<$o>(),
+                record: $crate::catalog::record_schema::<$r>(),
+            },
+            run: |cx, v| {
+                let o: $o = $crate::walkers::parse_options($name, v)?;
+                $crate::records::document(&$run(cx, &o)?)
+            },
+        };
+    };
+}
+
+/// Walkers without options take this.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoOptions {}
+
+/// Options from JSON; null or absent means the defaults. Unknown fields are refused.
+pub fn parse_options<T: DeserializeOwned>(walker: &str, v: serde_json::Value) -> Result<T> {
+    let v = if v.is_null() { serde_json::Value::Object(Default::default()) } else { v };
+    serde_json::from_value(v).map_err(|e| Error::Unsupported(format!("options of walker {walker}: {e}")))
+}
+
+include!(concat!(env!("OUT_DIR"), "/walkers.rs"));
+
+/// The walker named `name`.
+pub fn find(name: &str) -> Result<&'static Walker> {
+    ALL.iter().copied().find(|w| w.name == name).ok_or_else(|| {
+        Error::NotFound(format!("no walker named {name:?} (known: {})", ALL.iter().map(|w| w.name).collect::<Vec<_>>().join(", ")))
+    })
+}
+
+/// Run a walker by name with options as JSON.
+pub fn run(cx: &Context, name: &str, options: serde_json::Value) -> Result<String> {
+    (find(name)?.run)(cx, options)
+}
 
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -1,9 +1,27 @@
 //! Processes and threads as fs/proc/array.c (do_task_stat, task_state) shows them, walked from
 //! init_task.tasks and signal->thread_head (kernel/fork.c, include/linux/sched/signal.h, 6.1).
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use crate::kernel::{Kernel, Member};
-use crate::walkers::util::{latin1, walk_list, Snapshot};
+use crate::objects::{latin1, list_entries, Object};
+use crate::records::{Hex, U64};
+use crate::walkers::Context;
 use crate::{Error, Result};
+
+crate::walker! {
+    /// Every process (and with `threads`, every thread) from init_task.tasks, with what /proc/PID/stat,
+    /// status and cmdline show for it.
+    name: "tasks",
+    options: TaskOptions,
+    record: TaskList,
+    run: walk,
+}
+
+fn walk(cx: &Context, o: &TaskOptions) -> Result<TaskList> {
+    walk_tasks(cx.kernel, o)
+}
 
 /// Bounds on what a walk will believe.
 pub const MAX_TASKS: usize = 1_000_000;
@@ -14,7 +32,7 @@ const TASK_COMM_LEN: u64 = 16;
 /// Largest cmdline we read (the kernel itself has no limit; ps shows 128 KiB at most).
 pub const MAX_CMDLINE: u64 = 128 * 1024;
 
-/// include/linux/sched.h (6.1): the task state bits /proc reports.
+/// include/linux/sched.h (5.14+): the task state bits /proc reports.
 mod state {
     pub const TASK_UNINTERRUPTIBLE: u32 = 0x0002;
     pub const TASK_REPORT: u32 = 0x007f;
@@ -22,9 +40,13 @@ mod state {
     pub const TASK_RTLOCK_WAIT: u32 = 0x1000;
     pub const TASK_IDLE: u32 = TASK_UNINTERRUPTIBLE | TASK_NOLOAD;
     pub const TASK_REPORT_IDLE: u32 = TASK_REPORT + 1;
-    /// fs/proc/array.c task_state_array, indexed by fls(state).
+    /// fs/proc/array.c task_state_array as 4.14+ has it (used when the kernel's own copy is unreadable).
     pub const LETTERS: [char; 9] = ['R', 'S', 'D', 'T', 't', 'X', 'Z', 'P', 'I'];
 }
+
+/// USER_HZ (include/asm-generic/param.h): /proc's clock ticks.
+const USER_HZ: u64 = 100;
+const NS_PER_TICK: u64 = 1_000_000_000 / USER_HZ;
 
 /// include/linux/sched.h: PF_KTHREAD, PF_WQ_WORKER.
 pub const PF_KTHREAD: u32 = 0x0020_0000;
@@ -32,8 +54,13 @@ pub const PF_WQ_WORKER: u32 = 0x0000_0020;
 /// fs/proc/array.c proc_task_name(): the name buffer /proc fills (comm plus a workqueue suffix).
 const PROC_NAME_LEN: usize = 64;
 
-/// The /proc state letter for `__state` and `exit_state`, as __task_state_index() computes it.
+/// The /proc state letter for `__state` and `exit_state`, as __task_state_index() computes it, with the
+/// 4.14+ letters.
 pub fn state_letter(task_state: u32, exit_state: u32) -> char {
+    state_letter_in(&state::LETTERS, task_state, exit_state)
+}
+
+fn state_letter_in(letters: &[char], task_state: u32, exit_state: u32) -> char {
     let mut s = (task_state | exit_state) & state::TASK_REPORT;
     if task_state & state::TASK_IDLE == state::TASK_IDLE {
         s = state::TASK_REPORT_IDLE;
@@ -42,37 +69,67 @@ pub fn state_letter(task_state: u32, exit_state: u32) -> char {
         s = state::TASK_UNINTERRUPTIBLE;
     }
     let fls = 32 - s.leading_zeros() as usize;
-    state::LETTERS.get(fls).copied().unwrap_or('?')
+    letters.get(fls).copied().unwrap_or('?')
 }
 
-/// RSS counters of an mm (pages), as get_mm_counter() reads them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The letters of the kernel's own fs/proc/array.c task_state_array ("R (running)", …), so a kernel that
+/// adds or moves a state is read as it says; None when the array is absent or does not look like one.
+fn kernel_state_letters(k: &Kernel) -> Option<Vec<char>> {
+    let array = k.symbol("task_state_array").ok()?;
+    let mut letters = Vec::with_capacity(state::LETTERS.len());
+    for i in 0..state::LETTERS.len() as u64 {
+        let text = k.read_cstr(k.read_u64(array + i * 8).ok()?, 32).ok()?;
+        let mut chars = text.chars();
+        let (letter, rest) = (chars.next()?, chars.as_str());
+        if !letter.is_ascii_alphabetic() || !rest.starts_with(" (") || !rest.ends_with(')') {
+            return None;
+        }
+        letters.push(letter);
+    }
+    Some(letters)
+}
+
+/// Resident memory of an mm, as get_mm_counter() reads its counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Rss {
-    pub file: u64,
-    pub anon: u64,
-    pub shmem: u64,
+    /// MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES (/proc/PID/status RssFile, RssAnon, RssShmem in pages).
+    pub file_pages: u64,
+    pub anon_pages: u64,
+    pub shmem_pages: u64,
+    /// get_mm_rss(): their sum, /proc/PID/stat field 24.
+    pub pages: u64,
+    /// `pages` times the kernel's page size (ps's RSS is this in KiB).
+    pub bytes: u64,
 }
 
 impl Rss {
-    /// get_mm_rss(): what /proc/PID/stat field 24 prints.
-    pub fn total(&self) -> u64 {
-        self.file.saturating_add(self.anon).saturating_add(self.shmem)
+    fn new(file: u64, anon: u64, shmem: u64, page_size: u64) -> Rss {
+        let pages = file.saturating_add(anon).saturating_add(shmem);
+        Rss { file_pages: file, anon_pages: anon, shmem_pages: shmem, pages, bytes: pages.saturating_mul(page_size) }
     }
 }
 
-#[derive(Debug, Clone, Default)]
+/// One process or thread.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Task {
     /// Kernel address of the task_struct.
-    pub address: u64,
+    pub address: Hex,
     pub pid: i32,
     pub tgid: i32,
     pub ppid: i32,
+    /// The name /proc shows: comm, a workqueue worker's work name, or a kthread's full name.
     pub comm: String,
+    /// The /proc state letter (R S D T t X Z P I), from the kernel's own task_state_array.
     pub state: char,
     /// Raw `__state` and `exit_state`.
     pub task_state: u32,
     pub exit_state: u32,
+    /// task->flags (PF_*).
     pub flags: u32,
+    /// PF_KTHREAD is set.
+    pub kernel_thread: bool,
     pub uid: u32,
     pub euid: u32,
     pub suid: u32,
@@ -86,13 +143,18 @@ pub struct Task {
     /// task_nice(): static_prio − DEFAULT_PRIO, as /proc field 19.
     pub nice: i32,
     pub nr_threads: i32,
-    /// start_boottime, ns since boot (/proc field 22 is this in USER_HZ ticks).
-    pub start_boottime_ns: u64,
-    /// utime/stime as /proc shows them (cputime_adjust'ed), ns; for a process, the whole group.
-    pub utime_ns: u64,
-    pub stime_ns: u64,
+    /// start_boottime in ns since boot, and in USER_HZ ticks as /proc/PID/stat field 22.
+    pub start_time_ns: U64,
+    pub start_ticks: u64,
+    /// utime/stime as /proc shows them (cputime_adjust'ed; for a process, the whole group), in ns and in
+    /// USER_HZ ticks (/proc/PID/stat fields 14 and 15).
+    pub utime_ns: U64,
+    pub stime_ns: U64,
+    pub utime_ticks: u64,
+    pub stime_ticks: u64,
     /// Raw sum_exec_runtime (group total for a process), ns.
-    pub runtime_ns: u64,
+    pub runtime_ns: U64,
+    /// The CPU it last ran on (/proc/PID/stat field 39).
     pub processor: Option<u32>,
     /// None for tasks without an mm (kernel threads, zombies).
     pub rss: Option<Rss>,
@@ -104,24 +166,22 @@ pub struct Task {
     pub threads: Vec<Task>,
 }
 
-impl Task {
-    pub fn kernel_thread(&self) -> bool {
-        self.flags & PF_KTHREAD != 0
-    }
-}
-
-#[derive(Debug, Clone, Default)]
+/// The task list.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct TaskList {
     pub tasks: Vec<Task>,
     /// Why the walk stopped early or what it skipped; the list holds what was read.
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TaskOptions {
+    /// Also list every thread of each process (signal->thread_head) under `threads`.
     pub threads: bool,
+    /// Read each process's cmdline through its own page tables (default true).
     pub cmdline: bool,
-    /// Bytes of cmdline to read at most.
+    /// Bytes of cmdline to read at most (default 128 KiB).
     pub cmdline_max: u64,
 }
 
@@ -133,6 +193,9 @@ impl Default for TaskOptions {
 
 /// Offsets of everything read, resolved once per walk from the kernel's types.
 struct Layout {
+    /// State letters indexed like task_state_array.
+    letters: Vec<char>,
+    page_size: u64,
     task_size: u64,
     tasks: u64,
     pid: Member,
@@ -213,6 +276,8 @@ impl Layout {
             }
         };
         Ok(Layout {
+            letters: kernel_state_letters(k).unwrap_or_else(|| state::LETTERS.to_vec()),
+            page_size: k.facts.page_size.max(4096),
             task_size: k.size_of("task_struct")?,
             tasks: t("tasks")?.offset,
             pid: t("pid")?,
@@ -269,10 +334,9 @@ pub fn walk_tasks(k: &Kernel, opts: &TaskOptions) -> Result<TaskList> {
     let layout = Layout::resolve(k)?;
     let init_task = k.symbol("init_task")?;
     let head = init_task + layout.tasks;
-    let walk = walk_list(k, head, MAX_TASKS, "task list (init_task.tasks)");
+    let walk = list_entries(k, head, layout.tasks, MAX_TASKS, "task list (init_task.tasks)");
     let mut out = TaskList::default();
-    for node in walk.nodes {
-        let addr = node.wrapping_sub(layout.tasks); // container_of
+    for addr in walk.items {
         // The list itself was walked and checked already: one unreadable task is skipped, the listing goes on.
         let mut task = match read_task(k, &layout, addr, true) {
             Ok(t) => t,
@@ -301,10 +365,9 @@ pub fn walk_tasks(k: &Kernel, opts: &TaskOptions) -> Result<TaskList> {
 
 fn read_threads(k: &Kernel, l: &Layout, leader: u64) -> Result<(Vec<Task>, Option<String>)> {
     let signal = k.read_u64(leader.wrapping_add(l.signal))?;
-    let walk = walk_list(k, signal.wrapping_add(l.sig_thread_head), MAX_THREADS_PER_GROUP, "thread list (signal->thread_head)");
-    let mut threads = Vec::with_capacity(walk.nodes.len());
-    for node in walk.nodes {
-        let addr = node.wrapping_sub(l.thread_node);
+    let walk = list_entries(k, signal.wrapping_add(l.sig_thread_head), l.thread_node, MAX_THREADS_PER_GROUP, "thread list (signal->thread_head)");
+    let mut threads = Vec::with_capacity(walk.items.len());
+    for addr in walk.items {
         match read_task(k, l, addr, false) {
             Ok(t) => threads.push(t),
             Err(e) => return Ok((threads, Some(format!("thread list of {leader:#x}: stopped at {addr:#x}: {e}")))),
@@ -315,16 +378,16 @@ fn read_threads(k: &Kernel, l: &Layout, leader: u64) -> Result<(Vec<Task>, Optio
 
 /// One task_struct. `whole` = the process view of /proc/PID/stat (group times and counts).
 fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
-    let s = Snapshot::read(k, addr, l.task_size).map_err(|e| e.context(format!("reading task_struct at {addr:#x}")))?;
+    let s = Object::read(k, addr, l.task_size).map_err(|e| e.context(format!("reading task_struct at {addr:#x}")))?;
     let pid = s.int(l.pid)?;
     let tgid = s.int(l.tgid)?;
     if !(0..=PID_MAX_LIMIT).contains(&pid) || !(0..=PID_MAX_LIMIT).contains(&tgid) {
         return Err(Error::bad(format!("task_struct at {addr:#x} has implausible pid {pid} / tgid {tgid}")));
     }
-    let mut comm = s.cstr(l.comm, TASK_COMM_LEN)?;
-    let task_state = s.uint(l.state)? as u32;
-    let exit_state = s.uint(l.exit_state)? as u32;
-    let flags = s.uint(l.flags)? as u32;
+    let mut comm = s.cstr_at(l.comm, TASK_COMM_LEN)?;
+    let task_state = s.get(l.state)? as u32;
+    let exit_state = s.get(l.exit_state)? as u32;
+    let flags = s.get(l.flags)? as u32;
     // fs/proc/array.c proc_task_name(): workqueue workers get their work's name, other kthreads their full name
     if flags & PF_WQ_WORKER != 0 {
         if let Some(suffix) = l.wq.as_ref().and_then(|wq| worker_desc(k, wq, &s).ok().flatten()) {
@@ -337,21 +400,21 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
         }
     }
 
-    let parent = s.u64_at(l.real_parent)?;
+    let parent = s.ptr_at(l.real_parent)?;
     let ppid = if parent == 0 || parent == addr && pid == 0 {
         0
     } else {
-        k.read_uint(parent.wrapping_add(l.tgid.offset), l.tgid.size)
+        k.read_member(parent, l.tgid)
             .map(|v| v as u32 as i32)
             .map_err(|e| e.context(format!("reading real_parent of pid {pid}")))?
     };
 
-    let cred_addr = s.u64_at(l.real_cred)?;
-    let cred = Snapshot::read(k, cred_addr, l.cred.iter().map(|m| m.offset + m.size).max().unwrap_or(8))
+    let cred_addr = s.ptr_at(l.real_cred)?;
+    let cred = Object::read(k, cred_addr, l.cred.iter().map(|m| m.offset + m.size).max().unwrap_or(8))
         .map_err(|e| e.context(format!("reading real_cred of pid {pid}")))?;
-    let c = |i: usize| -> Result<u32> { Ok(cred.uint(l.cred[i])? as u32) };
+    let c = |i: usize| -> Result<u32> { Ok(cred.get(l.cred[i])? as u32) };
 
-    let signal = s.u64_at(l.signal)?;
+    let signal = s.ptr_at(l.signal)?;
     let sig_len = [l.sig_nr_threads, l.sig_utime, l.sig_stime, l.sig_runtime]
         .iter()
         .chain(l.sig_prev_utime.iter())
@@ -359,36 +422,35 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
         .map(|m| m.offset + m.size)
         .max()
         .unwrap_or(8);
-    let sig = Snapshot::read(k, signal, sig_len).map_err(|e| e.context(format!("reading signal_struct of pid {pid}")))?;
+    let sig = Object::read(k, signal, sig_len).map_err(|e| e.context(format!("reading signal_struct of pid {pid}")))?;
     let nr_threads = sig.int(l.sig_nr_threads)? as i32;
 
     // cputime: the task's own, or the group's (exited threads' totals kept in signal_struct plus every live thread).
-    let own = CpuTime { utime: s.uint(l.utime)?, stime: s.uint(l.stime)?, runtime: s.uint(l.sum_exec_runtime)? };
+    let own = CpuTime { utime: s.get(l.utime)?, stime: s.get(l.stime)?, runtime: s.get(l.sum_exec_runtime)? };
     let (cpu, prev) = if whole {
-        let mut sum = CpuTime { utime: sig.uint(l.sig_utime)?, stime: sig.uint(l.sig_stime)?, runtime: sig.uint(l.sig_runtime)? };
-        let walk = walk_list(k, signal.wrapping_add(l.sig_thread_head), MAX_THREADS_PER_GROUP, "thread list");
-        for node in &walk.nodes {
-            let t = node.wrapping_sub(l.thread_node);
-            let rd = |m: Member| k.read_uint(t.wrapping_add(m.offset), m.size);
+        let mut sum = CpuTime { utime: sig.get(l.sig_utime)?, stime: sig.get(l.sig_stime)?, runtime: sig.get(l.sig_runtime)? };
+        let walk = list_entries(k, signal.wrapping_add(l.sig_thread_head), l.thread_node, MAX_THREADS_PER_GROUP, "thread list");
+        for &t in &walk.items {
+            let rd = |m: Member| k.read_member(t, m);
             sum.utime = sum.utime.wrapping_add(rd(l.utime)?);
             sum.stime = sum.stime.wrapping_add(rd(l.stime)?);
             sum.runtime = sum.runtime.wrapping_add(rd(l.sum_exec_runtime)?);
         }
         let prev = match (l.sig_prev_utime, l.sig_prev_stime) {
-            (Some(u), Some(st)) => Some((sig.uint(u)?, sig.uint(st)?)),
+            (Some(u), Some(st)) => Some((sig.get(u)?, sig.get(st)?)),
             _ => None,
         };
         (sum, prev)
     } else {
         let prev = match (l.prev_utime, l.prev_stime) {
-            (Some(u), Some(st)) => Some((s.uint(u)?, s.uint(st)?)),
+            (Some(u), Some(st)) => Some((s.get(u)?, s.get(st)?)),
             _ => None,
         };
         (own, prev)
     };
     let (utime_ns, stime_ns) = cputime_adjust(cpu, prev);
 
-    let mm = s.u64_at(l.mm)?;
+    let mm = s.ptr_at(l.mm)?;
     let (rss, vsz_bytes) = if mm == 0 {
         (None, None)
     } else {
@@ -397,21 +459,23 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
             let v = k.read_i64(mm.wrapping_add(r.base + i * r.stride + r.value))?;
             Ok(if v < 0 { 0 } else { v as u64 })
         };
-        let rss = Rss { file: counter(r.file)?, anon: counter(r.anon)?, shmem: counter(r.shmem)? };
-        let total_vm = k.read_uint(mm.wrapping_add(l.mm_total_vm.offset), l.mm_total_vm.size)?;
-        (Some(rss), Some(total_vm.saturating_mul(k.facts.page_size.max(4096))))
+        let rss = Rss::new(counter(r.file)?, counter(r.anon)?, counter(r.shmem)?, l.page_size);
+        let total_vm = k.read_member(mm, l.mm_total_vm)?;
+        (Some(rss), Some(total_vm.saturating_mul(l.page_size)))
     };
 
+    let start_ns = s.get(l.start_boottime)?;
     Ok(Task {
-        address: addr,
+        address: Hex(addr),
         pid: pid as i32,
         tgid: tgid as i32,
         ppid,
         comm,
-        state: state_letter(task_state, exit_state),
+        state: state_letter_in(&l.letters, task_state, exit_state),
         task_state,
         exit_state,
         flags,
+        kernel_thread: flags & PF_KTHREAD != 0,
         uid: c(0)?,
         euid: c(1)?,
         suid: c(2)?,
@@ -423,11 +487,14 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
         priority: s.int(l.prio)? as i32 - 100,
         nice: s.int(l.static_prio)? as i32 - 120,
         nr_threads,
-        start_boottime_ns: s.uint(l.start_boottime)?,
-        utime_ns,
-        stime_ns,
-        runtime_ns: cpu.runtime,
-        processor: l.cpu.and_then(|m| s.uint(m).ok()).map(|v| v as u32),
+        start_time_ns: U64(start_ns),
+        start_ticks: start_ns / NS_PER_TICK,
+        utime_ns: U64(utime_ns),
+        stime_ns: U64(stime_ns),
+        utime_ticks: utime_ns / NS_PER_TICK,
+        stime_ticks: stime_ns / NS_PER_TICK,
+        runtime_ns: U64(cpu.runtime),
+        processor: l.cpu.and_then(|m| s.get(m).ok()).map(|v| v as u32),
         rss,
         vsz_bytes,
         cmdline: if mm == 0 { Some(Vec::new()) } else { None },
@@ -437,8 +504,8 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
 }
 
 /// kernel/workqueue.c wq_worker_comm(): "+desc" while a work item runs, "-desc" after, nothing before any.
-fn worker_desc(k: &Kernel, wq: &WqLayout, task: &Snapshot) -> Result<Option<String>> {
-    let kthread = task.u64_at(wq.worker_private)?;
+fn worker_desc(k: &Kernel, wq: &WqLayout, task: &Object) -> Result<Option<String>> {
+    let kthread = task.ptr_at(wq.worker_private)?;
     if kthread == 0 {
         return Ok(None);
     }
@@ -455,9 +522,9 @@ fn worker_desc(k: &Kernel, wq: &WqLayout, task: &Snapshot) -> Result<Option<Stri
 }
 
 /// kernel/kthread.c get_kthread_comm(): kthread->full_name when the name did not fit in comm.
-fn kthread_full_name(k: &Kernel, wq: &WqLayout, task: &Snapshot) -> Result<Option<String>> {
+fn kthread_full_name(k: &Kernel, wq: &WqLayout, task: &Object) -> Result<Option<String>> {
     let Some(off) = wq.full_name else { return Ok(None) };
-    let kthread = task.u64_at(wq.worker_private)?;
+    let kthread = task.ptr_at(wq.worker_private)?;
     if kthread == 0 {
         return Ok(None);
     }
@@ -508,7 +575,7 @@ fn read_cmdline_into(k: &Kernel, l: &Layout, task: &mut Task, max: u64) {
     if task.rss.is_none() {
         return; // no mm: Some(empty), like /proc
     }
-    match read_cmdline(k, l, task.address, max) {
+    match read_cmdline(k, l, task.address.0, max) {
         Ok(args) => task.cmdline = Some(args),
         Err(e) => {
             task.cmdline = None;
@@ -524,7 +591,7 @@ fn read_cmdline_into(k: &Kernel, l: &Layout, task: &mut Task, max: u64) {
 
 fn read_cmdline(k: &Kernel, l: &Layout, task: u64, max: u64) -> Result<Vec<String>> {
     let mm = k.read_u64(task.wrapping_add(l.mm))?;
-    let field = |m: Member| k.read_uint(mm.wrapping_add(m.offset), m.size);
+    let field = |m: Member| k.read_member(mm, m);
     let (arg_start, arg_end) = (field(l.mm_args[0])?, field(l.mm_args[1])?);
     let (mut env_start, mut env_end) = (field(l.mm_args[2])?, field(l.mm_args[3])?);
     if arg_start >= arg_end {
@@ -712,12 +779,13 @@ mod tests {
         assert_eq!(pids, vec![1, 2, 77]);
         let t = &list.tasks[2];
         assert_eq!((t.ppid, t.uid, t.state, t.comm.as_str()), (1, 1000, 'R', "nf-user"));
-        assert_eq!(t.rss.unwrap().total(), 320);
+        assert_eq!(t.rss.unwrap().pages, 320);
         assert_eq!(t.cmdline.as_deref().unwrap(), ["worker", "--beta", "two words", ""]);
         assert_eq!(t.vsz_bytes, Some(1000 * 4096));
+        assert_eq!(t.rss.unwrap().bytes, 320 * 4096);
         assert_eq!(t.threads.len(), 1);
         assert_eq!(list.tasks[1].state, 'I');
-        assert!(list.tasks[1].kernel_thread());
+        assert!(list.tasks[1].kernel_thread);
         assert_eq!(list.tasks[1].cmdline.as_deref(), Some(&[][..]));
         assert_eq!(list.tasks[0].ppid, 0);
     }

@@ -115,7 +115,11 @@ pub struct Fake {
 
 impl Fake {
     pub fn new(size: usize) -> Self {
-        Fake { mem: vec![0; size], next: 0x1000, syms: HashMap::new(), tys: Tys::default() }
+        Fake::from_mem(vec![0; size])
+    }
+    /// A synthetic guest over given RAM bytes (e.g. a copy of another Fake's, to damage it differently).
+    pub fn from_mem(mem: Vec<u8>) -> Self {
+        Fake { mem, next: 0x1000, syms: HashMap::new(), tys: Tys::default() }
     }
     /// Reserve `len` zeroed bytes (16-aligned) and return their kernel virtual address.
     pub fn alloc(&mut self, len: u64) -> u64 {
@@ -143,6 +147,11 @@ impl Fake {
     /// Declare `s.path` at `offset` with `size` bytes (array_len for arrays).
     pub fn member(&mut self, s: &str, path: &str, offset: u64, size: u64, array_len: Option<u64>) {
         let m = Member { offset, size, bit_offset: 0, bit_size: 0, array_len };
+        self.tys.members.insert((s.to_string(), path.to_string()), m);
+    }
+    /// Declare a bitfield `s.path`: `bits` wide, `bit` bits into the byte at `offset` (in a `size`-byte unit).
+    pub fn member_bits(&mut self, s: &str, path: &str, offset: u64, size: u64, bit: u32, bits: u32) {
+        let m = Member { offset, size, bit_offset: bit, bit_size: bits, array_len: None };
         self.tys.members.insert((s.to_string(), path.to_string()), m);
     }
     pub fn enumerator(&mut self, name: &str, v: i64) {

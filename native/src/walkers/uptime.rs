@@ -1,8 +1,13 @@
 //! Uptime, boot time, load averages and identity as fs/proc/uptime.c, fs/proc/loadavg.c and kernel/utsname
 //! show them: CLOCK_BOOTTIME from tk_core.timekeeper (kernel/time/timekeeping.c), avenrun (kernel/sched/loadavg.c).
 
+use schemars::JsonSchema;
+use serde::Serialize;
+
 use crate::kernel::Kernel;
-use crate::walkers::util::{cpus_in_mask, per_cpu_ptr};
+use crate::records::{I64, U64};
+use crate::walkers::{Context, NoOptions};
+use crate::objects::{online_cpus, per_cpu_ptr};
 use crate::{Error, Result};
 
 /// include/linux/sched/loadavg.h
@@ -10,16 +15,31 @@ const FSHIFT: u32 = 11;
 const FIXED_1: u64 = 1 << FSHIFT;
 const NEW_UTS_LEN: u64 = 65;
 
-#[derive(Debug, Clone, Default)]
+crate::walker! {
+    /// Uptime and boot time (CLOCK_BOOTTIME from the timekeeper), load averages, runnable and total
+    /// tasks, online CPUs and the kernel's utsname: /proc/uptime, /proc/loadavg and uname in one.
+    name: "uptime",
+    options: NoOptions,
+    record: Uptime,
+    run: walk,
+}
+
+fn walk(cx: &Context, _: &NoOptions) -> Result<Uptime> {
+    uptime(cx.kernel)
+}
+
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Uptime {
-    /// CLOCK_BOOTTIME at the last timekeeping update (what /proc/uptime printed then), ns.
-    pub boottime_ns: u64,
+    /// CLOCK_BOOTTIME at the last timekeeping update (what /proc/uptime printed then), ns, and in seconds.
+    pub boottime_ns: U64,
+    pub uptime_seconds: f64,
     /// CLOCK_MONOTONIC at the same instant (boottime minus time spent suspended), ns.
-    pub monotonic_ns: u64,
+    pub monotonic_ns: U64,
     /// CLOCK_REALTIME at the same instant, ns since the epoch.
-    pub realtime_ns: i64,
+    pub realtime_ns: I64,
     /// Wall-clock time of boot: realtime − boottime, ns since the epoch.
-    pub boot_wall_ns: i64,
+    pub boot_wall_ns: I64,
     /// avenrun[] raw fixed-point values, and as /proc/loadavg prints them ("0.42").
     pub avenrun: [u64; 3],
     pub loadavg: [String; 3],
@@ -29,7 +49,7 @@ pub struct Uptime {
     /// The last pid handed out in the initial pid namespace.
     pub last_pid: Option<i64>,
     pub online_cpus: Vec<u32>,
-    pub jiffies: Option<u64>,
+    pub jiffies: Option<U64>,
     pub sysname: String,
     pub nodename: String,
     pub release: String,
@@ -51,7 +71,7 @@ pub fn uptime(k: &Kernel) -> Result<Uptime> {
     let mut u = Uptime::default();
     let mut warn = |what: &str, e: Error| u.warnings.push(format!("{what}: {e}"));
     let clocks = timekeeper(k);
-    let online = cpus_in_mask(k, "__cpu_online_mask");
+    let online = online_cpus(k);
     let avenrun = k.symbol("avenrun");
     let nr_running = online.as_ref().map_err(Clone::clone).and_then(|c| nr_running(k, c));
     let nr_threads = k.symbol("nr_threads").and_then(|a| k.read_u32(a)).map(|v| v as u64);
@@ -71,14 +91,15 @@ pub fn uptime(k: &Kernel) -> Result<Uptime> {
         Err(e) => warn("last pid", e),
     }
     match jiffies {
-        Ok(v) => u.jiffies = Some(v),
+        Ok(v) => u.jiffies = Some(U64(v)),
         Err(e) => warn("jiffies_64", e),
     }
     let (boot, mono, real) = clocks?;
-    u.boottime_ns = boot;
-    u.monotonic_ns = mono;
-    u.realtime_ns = real;
-    u.boot_wall_ns = real.saturating_sub(boot as i64);
+    u.boottime_ns = U64(boot);
+    u.uptime_seconds = boot as f64 / 1e9;
+    u.monotonic_ns = U64(mono);
+    u.realtime_ns = I64(real);
+    u.boot_wall_ns = I64(real.saturating_sub(boot as i64));
     let avenrun = avenrun?;
     for i in 0..3 {
         u.avenrun[i] = k.read_u64(avenrun + i as u64 * 8)?;
@@ -120,7 +141,7 @@ fn nr_running(k: &Kernel, cpus: &[u32]) -> Result<u64> {
     let m = k.member("rq", "nr_running")?;
     let mut sum = 0u64;
     for &cpu in cpus {
-        sum = sum.saturating_add(k.read_uint(per_cpu_ptr(k, rq, cpu)?.wrapping_add(m.offset), m.size)?);
+        sum = sum.saturating_add(k.read_member(per_cpu_ptr(k, rq, cpu)?, m)?);
     }
     Ok(sum)
 }
@@ -128,7 +149,7 @@ fn nr_running(k: &Kernel, cpus: &[u32]) -> Result<u64> {
 /// fs/proc/loadavg.c: idr_get_cursor(&init_pid_ns.idr) − 1.
 fn last_pid(k: &Kernel) -> Result<i64> {
     let m = k.member("pid_namespace", "idr.idr_next")?;
-    Ok(k.read_uint(k.symbol("init_pid_ns")? + m.offset, m.size)? as u32 as i64 - 1)
+    Ok(k.read_member(k.symbol("init_pid_ns")?, m)? as u32 as i64 - 1)
 }
 
 /// init_uts_ns.name: sysname, nodename, release, version, machine, domainname.

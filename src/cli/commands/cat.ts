@@ -1,7 +1,7 @@
 // `nearfield cat PATH [target]`: a guest file's bytes to stdout, binary-safe, streamed in ≤ 1 MiB chunks.
 
-import type { Command } from 'commander';
 import { withTarget, type CommonOptions } from '../common.js';
+import { defineCommand } from '../define.js';
 import { fileAction, guestPath, withGuestFiles } from '../files-common.js';
 
 /** Write with backpressure (fileAction ends the process quietly on EPIPE). */
@@ -18,15 +18,17 @@ function writeOut(chunk: Buffer): Promise<void> | void {
   });
 }
 
-export function registerCat(program: Command): void {
-  const cmd = program
-    .command('cat')
-    .description("print a guest file from the disk image to stdout (read-only: no atime update, nothing written)")
-    .argument('<path>', 'guest path (symlinks are followed)');
-  withTarget(cmd).action(
-    fileAction('cat', (p: string) => p, async (pathArg: string, positional: string | undefined, opts: CommonOptions) => {
-      const path = guestPath(pathArg);
-      await withGuestFiles(positional, opts, (g) => g.stream(path, writeOut));
-    }),
-  );
-}
+export const command = defineCommand({
+  name: 'cat',
+  description: "print a guest file from the disk image to stdout (read-only: no atime update, nothing written)",
+  setup(cmd) {
+    cmd
+      .argument('<path>', 'guest path (symlinks are followed)');
+    withTarget(cmd).action(
+      fileAction('cat', (p: string) => p, async (pathArg: string, positional: string | undefined, opts: CommonOptions) => {
+        const path = guestPath(pathArg);
+        await withGuestFiles(positional, opts, (g) => g.stream(path, writeOut));
+      }),
+    );
+  },
+});

@@ -1,20 +1,21 @@
 // `nearfield convert IN OUT --to elf|raw`: any RAM source (raw, ELF core, LiME, kdump) rewritten for tools that want an ELF core or flat RAM.
 
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
 import { callAsync, native } from '../../native/gateway.js';
 import { ExitCode, NearfieldError } from '../../errors.js';
 import { action, chatty, printJson, warn, type OutputOptions } from '../output.js';
+import { defineCommand } from '../define.js';
 
 interface ConvertOptions extends OutputOptions {
   to?: string;
   ramLayout?: string;
 }
 
-export function registerConvert(program: Command): void {
-  program
-    .command('convert')
-    .description('rewrite a RAM file (raw, ELF core, LiME or kdump-compressed) as an ELF core or a flat raw file, streaming and sparse')
+export const command = defineCommand({
+  name: 'convert',
+  description: 'rewrite a RAM file (raw, ELF core, LiME or kdump-compressed) as an ELF core or a flat raw file, streaming and sparse',
+  setup: (cmd) => void cmd
     .argument('<in>', 'the RAM file to read (never written)')
     .argument('<out>', 'the file to create (must not exist)')
     .addOption(new Option('--to <format>', 'elf: ELF64 core, PT_LOAD p_paddr = guest-physical address, VMCOREINFO note; raw: offset = guest-physical address').choices(['elf', 'raw']).makeOptionMandatory())
@@ -45,8 +46,8 @@ export function registerConvert(program: Command): void {
         if (progress) clearInterval(progress);
         process.removeListener('SIGINT', stop);
       }
-    }));
-}
+    })),
+});
 
 function bar(done: number, total: number, last = false): void {
   const pct = total > 0 ? Math.floor((done * 100) / total) : 0;

@@ -1,62 +1,19 @@
-// `nearfield df`: free space of the guest's ext2/3/4 filesystem from its disk image, computed natively the
-// way the guest kernel's ext4_statfs does (group descriptors, not the stale superblock totals).
+// `nearfield df`: free space of the guest's ext2/3/4 filesystem from its disk image, computed natively the way the
+// guest kernel's ext4_statfs does (group descriptors, not the stale superblock totals); and the report's
+// filesystems collector.
 
-import { Command } from 'commander';
-import { withFormats, withTarget, type CommonOptions } from '../common.js';
-import { action, printJson, printTable, warn } from '../output.js';
-import { resolveTarget } from '../../target.js';
-import { call } from '../../native/gateway.js';
-import { ExitCode, NearfieldError } from '../../errors.js';
-import { humanSize } from '../../report/units.js';
+import type { FilesystemUsage } from '../../generated/records.js';
+import { NearfieldError } from '../../errors.js';
+import { defineRecordCommand, type Column } from '../define.js';
+import { renderTable } from '../output.js';
+import { defineCollector } from '../../report/collector.js';
+import { humanBytes, humanSize } from '../../report/units.js';
 
-interface DfFlags extends CommonOptions {
+interface DfFlags {
   humanReadable?: boolean;
   inodes?: boolean;
   blockSize?: string;
   printType?: boolean;
-}
-
-/** The numbers df prints, in bytes and inodes, from a statfs. */
-export interface DfFigures {
-  sizeBytes: bigint;
-  usedBytes: bigint;
-  availableBytes: bigint;
-  usePercent: number | null;
-  inodes: bigint;
-  inodesUsed: bigint;
-  inodesFree: bigint;
-  inodesUsePercent: number | null;
-}
-
-interface StatfsLike {
-  fFrsize: bigint;
-  fBlocks: bigint;
-  fBfree: bigint;
-  fBavail: bigint;
-  fFiles: bigint;
-  fFfree: bigint;
-}
-
-/** coreutils df: used = blocks − bfree; use% = ⌈used·100 / (used + avail)⌉. */
-export function dfFigures(s: StatfsLike): DfFigures {
-  const used = s.fBlocks - s.fBfree;
-  const iused = s.fFiles - s.fFfree;
-  return {
-    sizeBytes: s.fBlocks * s.fFrsize,
-    usedBytes: used * s.fFrsize,
-    availableBytes: s.fBavail * s.fFrsize,
-    usePercent: ceilPercent(used, used + s.fBavail),
-    inodes: s.fFiles,
-    inodesUsed: iused,
-    inodesFree: s.fFfree,
-    inodesUsePercent: ceilPercent(iused, s.fFiles),
-  };
-}
-
-function ceilPercent(part: bigint, whole: bigint): number | null {
-  if (whole <= 0n) return null;
-  const p = part * 100n;
-  return Number(p / whole + (p % whole !== 0n ? 1n : 0n));
 }
 
 /** coreutils -B SIZE: an integer with an optional K/M/G/T/P/E suffix (1024-based, or 1000-based with "B"). */
@@ -71,145 +28,104 @@ export function parseBlockSize(text: string): { bytes: bigint; label: string } {
   return { bytes, label: text.trim() };
 }
 
-function ceilDiv(a: bigint, b: bigint): bigint {
-  return (a + b - 1n) / b;
+/** Where the guest mounted it, as far as we know; "/" when only the disk was given. */
+const mountedOn = (u: FilesystemUsage) => u.mountpoint ?? '/';
+const pct = (p: number | null) => (p === null ? '-' : `${p}%`);
+
+function columns(f: DfFlags): Column<FilesystemUsage>[] {
+  const type: Column<FilesystemUsage>[] = f.printType ? [{ header: 'Type', cell: (u) => u.filesystem }] : [];
+  if (f.inodes) {
+    const n = (v: number) => (f.humanReadable ? humanSize(BigInt(v)) : String(v));
+    return [
+      { header: 'Filesystem', cell: (u) => u.device }, ...type,
+      { header: 'Inodes', cell: (u) => n(u.df.inodes), right: true },
+      { header: 'IUsed', cell: (u) => n(u.df.inodesUsed), right: true },
+      { header: 'IFree', cell: (u) => n(u.df.inodesFree), right: true },
+      { header: 'IUse%', cell: (u) => pct(u.df.inodesUsePercent), right: true },
+      { header: 'Mounted on', cell: mountedOn },
+    ];
+  }
+  const bs = f.humanReadable ? null : parseBlockSize(f.blockSize ?? '1K');
+  const fmt = (bytes: number) => (bs === null ? humanSize(BigInt(bytes)) : ((BigInt(bytes) + bs.bytes - 1n) / bs.bytes).toString());
+  return [
+    { header: 'Filesystem', cell: (u) => u.device }, ...type,
+    { header: bs === null ? 'Size' : `${bs.label}-blocks`, cell: (u) => fmt(u.df.sizeBytes), right: true },
+    { header: 'Used', cell: (u) => fmt(u.df.usedBytes), right: true },
+    { header: 'Avail', cell: (u) => fmt(u.df.availBytes), right: true },
+    { header: 'Use%', cell: (u) => pct(u.df.usePercent), right: true },
+    { header: 'Mounted on', cell: mountedOn },
+  ];
 }
 
-export function registerDf(program: Command): void {
-  const cmd = program
-    .command('df')
-    .description('free disk space of the guest filesystem, as the guest kernel\'s statfs computes it (no mount, no bitmaps)')
-    .helpOption('--help', 'display help for command')
-    .option('-h, --human-readable', 'sizes in powers of 1024 (e.g. 1023M)')
-    .option('-i, --inodes', 'inode counts instead of blocks')
-    .option('-B, --block-size <size>', 'scale sizes by SIZE (e.g. 1K, 1M, 4096)')
-    .option('-T, --print-type', 'show the filesystem type');
-  withTarget(cmd);
-  withFormats(cmd, false);
-  cmd.action(action('df', async (positional: string | undefined, flags: DfFlags) => {
-    const target = await resolveTarget(positional, flags);
-    if (!target.disk) throw new NearfieldError('NOT_FOUND', 'the target has no disk image (give one with --disk IMAGE)', target.dir);
-    const disk = target.disk;
-    const image = call(disk, (n) => n.DiskImage.open(disk, target.partition));
-    const description = call(disk, () => image.describe());
-    const st = call(disk, () => image.statfs());
-    const fig = dfFigures(st);
-    const sel = description.selectedPartition;
-    const source = sel !== undefined && sel !== null ? `${disk}:${sel}` : disk;
-    const mountedOn = '/';
-
-    let code: number = ExitCode.ok;
-    for (const w of st.warnings) {
-      warn(w);
-      code = ExitCode.partial;
-    }
-    const sbStale = st.superblockFreeBlocks !== st.fBfree || st.superblockFreeInodes !== st.fFfree;
-    if (st.needsRecovery || sbStale) {
-      const why = st.needsRecovery ? 'the journal has not been replayed (needs_recovery)' : 'the superblock\'s free counts differ from the group descriptors';
-      process.stderr.write(`nearfield: note: ${why}; the guest's writeback may lag (journal commit ~5 s, dirty expiry ~30 s)\n`);
-    }
-
-    if (flags.json) {
-      printJson({
-        filesystem: source,
-        type: st.filesystem,
-        mounted_on: mountedOn,
-        size_bytes: fig.sizeBytes,
-        used_bytes: fig.usedBytes,
-        available_bytes: fig.availableBytes,
-        use_percent: fig.usePercent,
-        inodes: fig.inodes,
-        inodes_used: fig.inodesUsed,
-        inodes_free: fig.inodesFree,
-        inodes_use_percent: fig.inodesUsePercent,
-        statfs: {
-          f_type: `0x${st.fType.toString(16)}`,
-          f_bsize: st.fBsize,
-          f_frsize: st.fFrsize,
-          f_blocks: st.fBlocks,
-          f_bfree: st.fBfree,
-          f_bavail: st.fBavail,
-          f_files: st.fFiles,
-          f_ffree: st.fFfree,
-          f_namelen: st.fNamelen,
-          f_fsid: st.fFsid.map((v) => `0x${v.toString(16).padStart(8, '0')}`),
-        },
-        overhead_blocks: st.overheadBlocks,
-        kernel_reserved_blocks: st.resvBlocks,
-        superblock: {
-          label: st.label,
-          uuid: st.uuid,
-          state: st.state,
-          errors_behavior: st.errorsBehavior,
-          needs_recovery: st.needsRecovery,
-          orphans_present: st.orphansPresent,
-          features: { compat: st.featuresCompat, incompat: st.featuresIncompat, ro_compat: st.featuresRoCompat },
-          last_mounted_on: st.lastMounted,
-          mount_time: isoTime(st.mountTime),
-          write_time: isoTime(st.writeTime),
-          check_time: isoTime(st.checkTime),
-          mkfs_time: isoTime(st.mkfsTime),
-          mount_count: st.mountCount,
-          max_mount_count: st.maxMountCount,
-          error_count: st.errorCount,
-          kbytes_written: st.kbytesWritten,
-          block_size: st.blockSize,
-          cluster_size: st.clusterSize,
-          blocks_count: st.blocksCount,
-          reserved_blocks: st.reservedBlocks,
-          inodes_count: st.inodesCount,
-          groups_count: st.groupsCount,
-          journal_blocks: st.journalBlocks ?? null,
-          free_blocks: st.superblockFreeBlocks,
-          free_inodes: st.superblockFreeInodes,
-          free_counts_stale: sbStale,
-        },
-        image: {
-          path: description.path,
-          format: description.format,
-          virtual_size: description.virtualSize,
-          backing_chain: description.backingChain,
-          partition_table: description.partitionTable,
-          partitions: description.partitions,
-          selected_partition: description.selectedPartition ?? null,
-          filesystem_offset: description.filesystemOffset ?? null,
-        },
-        warnings: st.warnings,
-      });
-      return code;
-    }
-
-    const type = flags.printType ? [st.filesystem] : [];
-    const typeHead = flags.printType ? ['Type'] : [];
-    const pct = (p: number | null) => (p === null ? '-' : `${p}%`);
-    if (flags.inodes) {
-      const fmt = (n: bigint) => (flags.humanReadable ? humanSize(n) : n.toString());
-      printTable(
-        ['Filesystem', ...typeHead, 'Inodes', 'IUsed', 'IFree', 'IUse%', 'Mounted on'],
-        [[source, ...type, fmt(fig.inodes), fmt(fig.inodesUsed), fmt(fig.inodesFree), pct(fig.inodesUsePercent), mountedOn]],
-        [false, ...type.map(() => false), true, true, true, true, false],
-      );
-      return code;
-    }
-    let head: string;
-    let fmt: (bytes: bigint) => string;
-    if (flags.humanReadable) {
-      head = 'Size';
-      fmt = humanSize;
-    } else {
-      const bs = parseBlockSize(flags.blockSize ?? '1K');
-      head = `${bs.label}-blocks`;
-      fmt = (b) => ceilDiv(b, bs.bytes).toString();
-    }
-    printTable(
-      ['Filesystem', ...typeHead, head, 'Used', 'Avail', 'Use%', 'Mounted on'],
-      [[source, ...type, fmt(fig.sizeBytes), fmt(fig.usedBytes), fmt(fig.availableBytes), pct(fig.usePercent), mountedOn]],
-      [false, ...type.map(() => false), true, true, true, true, false],
-    );
-    return code;
-  }));
+/** Why the numbers may lag the guest (a mounted or crashed guest's disk), or null. */
+export function lagNote(u: FilesystemUsage): string | null {
+  if (u.superblock.needsRecovery) return "the journal has not been replayed (needs_recovery); the guest's writeback may lag (journal commit ~5 s, dirty expiry ~30 s)";
+  if (u.superblock.freeCountsStale) return "the superblock's free counts differ from the group descriptors; the guest's writeback may lag (journal commit ~5 s, dirty expiry ~30 s)";
+  return null;
 }
 
-function isoTime(t: number | null | undefined): string | null {
-  return t === null || t === undefined ? null : new Date(t * 1000).toISOString();
-}
+export const command = defineRecordCommand({
+  name: 'df',
+  description: "free disk space of the guest filesystem, as the guest kernel's statfs computes it (no mount, no bitmaps)",
+  flags: (cmd) =>
+    cmd
+      .option('-h, --human-readable', 'sizes in powers of 1024 (e.g. 1023M)')
+      .option('-i, --inodes', 'inode counts instead of blocks')
+      .option('-B, --block-size <size>', 'scale sizes by SIZE (e.g. 1K, 1M, 4096)')
+      .option('-T, --print-type', 'show the filesystem type'),
+  validate: (f: DfFlags) => void (f.blockSize !== undefined && parseBlockSize(f.blockSize)),
+  read: (s) => {
+    const u = s.disk().statfs();
+    const note = lagNote(u);
+    if (note) process.stderr.write(`nearfield: note: ${note}\n`);
+    return u;
+  },
+  rows: (u) => [u],
+  columns: (f: DfFlags) => columns(f),
+});
+
+export const collectors = [
+  defineCollector({
+    name: 'filesystems',
+    needs: 'disk',
+    order: 50,
+    collect: ({ disk, sections }) => {
+      sections.statfs = disk!.statfs();
+    },
+    table: (r) => {
+      const u = r.sections.statfs;
+      if (!u) return undefined;
+      const inodes = `${u.df.inodesUsed}/${u.df.inodes}`;
+      return {
+        title: 'filesystems',
+        body: renderTable(
+          ['Filesystem', 'Type', 'Size', 'Used', 'Avail', 'Use%', 'Inodes', 'Mounted on'],
+          [[u.device, u.filesystem, humanBytes(u.df.sizeBytes), humanBytes(u.df.usedBytes), humanBytes(u.df.availBytes), pct(u.df.usePercent), inodes, mountedOn(u)]],
+          [false, false, true, true, true, true, true, false],
+        ),
+        notes: u.superblock.needsRecovery
+          ? [`note: ${u.device}: journal not replayed (the guest had it mounted); numbers are the guest's as of its last writeback (journal commit ~5 s, dirty expiry ~30 s)`]
+          : [],
+      };
+    },
+    prometheus: (r, m) => {
+      const u = r.sections.statfs;
+      if (!u) return;
+      const l = { device: u.device, fstype: u.filesystem, mountpoint: mountedOn(u) };
+      m.gauge('node_filesystem_size_bytes', 'Filesystem size in bytes.', u.df.sizeBytes, l);
+      m.gauge('node_filesystem_free_bytes', 'Filesystem free space in bytes.', u.statfs.fBfree * u.statfs.fFrsize, l);
+      m.gauge('node_filesystem_avail_bytes', 'Filesystem space available to non-root users in bytes.', u.df.availBytes, l);
+      m.gauge('node_filesystem_files', 'Filesystem total file nodes.', u.df.inodes, l);
+      m.gauge('node_filesystem_files_free', 'Filesystem total free file nodes.', u.df.inodesFree, l);
+      m.gauge('node_filesystem_readonly', 'Filesystem read-only status.', 0, l);
+      m.gauge('nearfield_filesystem_needs_recovery', 'Whether the journal has not been replayed (the image was taken from a live or crashed guest).', u.superblock.needsRecovery ? 1 : 0, l);
+    },
+    vhostmd: (r, emit) => {
+      const u = r.sections.statfs;
+      if (!u) return;
+      emit('uint64', `FilesystemSizeBytes:${mountedOn(u)}`, u.df.sizeBytes);
+      emit('uint64', `FilesystemAvailBytes:${mountedOn(u)}`, u.df.availBytes);
+      emit('uint64', `FilesystemFreeBytes:${mountedOn(u)}`, u.statfs.fBfree * u.statfs.fFrsize);
+    },
+  }),
+];

@@ -1,31 +1,18 @@
-// `nearfield dmesg [target]`: the guest's kernel log from its printk ring buffer, like util-linux dmesg.
+// `nearfield dmesg [target]`: the guest's kernel log from its printk ring buffer, like util-linux dmesg; and the
+// report's dmesg collector (the log's tail: what a hung guest said last).
 
-import type { Command } from 'commander';
-import { withFormats, withTarget, type CommonOptions } from '../common.js';
-import { action, printJson, printJsonl, NearfieldError } from '../output.js';
-import { finish, guestFor, num } from '../walkers-common.js';
+import type { Log, LogRecord } from '../../generated/records.js';
+import { NearfieldError } from '../../errors.js';
+import { defineRecordCommand } from '../define.js';
+import { defineCollector } from '../../report/collector.js';
 
-interface DmesgOptions extends CommonOptions {
+interface DmesgFlags {
   raw?: boolean;
   level?: string;
   ctime?: boolean;
 }
 
 const levels = ['emerg', 'alert', 'crit', 'err', 'warn', 'notice', 'info', 'debug'];
-/** printk_info.flags: LOG_CONT (kernel/printk/printk_ringbuffer.h). */
-const LOG_CONT = 8;
-
-/** One record as /dev/kmsg describes it (seq, µs, level, facility, flag, text, SUBSYSTEM=/DEVICE= dict). */
-export interface DmesgRecord {
-  seq: number;
-  ts_usec: number;
-  level: number;
-  facility: number;
-  flags: string;
-  caller: string;
-  text: string;
-  dict: string[];
-}
 
 function parseLevels(spec: string): Set<number> {
   const out = new Set<number>();
@@ -37,47 +24,57 @@ function parseLevels(spec: string): Set<number> {
   return out;
 }
 
-export function registerDmesg(program: Command): void {
-  const cmd = program
-    .command('dmesg')
-    .description('the guest kernel log, read from the printk ring buffer in its RAM')
-    .option('-r, --raw', 'print the <level> prefix, like dmesg -r')
-    .option('-l, --level <list>', `only these levels (${levels.join(',')})`)
-    .option('-T, --ctime', 'wall-clock timestamps (UTC), from the guest\'s boot time');
-  withFormats(withTarget(cmd)).action(
-    action('dmesg', async (positional: string | undefined, opts: DmesgOptions) => {
-      const want = opts.level ? parseLevels(opts.level) : undefined;
-      const { guest } = await guestFor(positional, opts);
-      const log = guest.dmesg();
-      let bootWallMs: number | null = null;
-      if (opts.ctime) bootWallMs = (num(guest.uptime().bootWallNs) ?? 0) / 1e6;
-      const records: DmesgRecord[] = log.records
-        .filter((r) => !want || want.has(r.level))
-        .map((r) => ({
-          seq: r.seq,
-          ts_usec: r.tsUsec,
-          level: r.level,
-          facility: r.facility,
-          flags: r.flags & LOG_CONT ? 'c' : '-',
-          caller: r.caller,
-          text: r.text,
-          dict: [...(r.subsystem ? [`SUBSYSTEM=${r.subsystem}`] : []), ...(r.device ? [`DEVICE=${r.device}`] : [])],
-        }));
-      if (opts.json) printJson({ records, warnings: log.warnings });
-      else if (opts.jsonl) printJsonl(records);
-      else {
-        const lines = records.map((r) => {
-          const stamp =
-            bootWallMs !== null
-              ? new Date(bootWallMs + r.ts_usec / 1000).toISOString()
-              : `${String(Math.floor(r.ts_usec / 1e6)).padStart(5)}.${String(r.ts_usec % 1e6).padStart(6, '0')}`;
-          const prefix = `${opts.raw ? `<${r.level}>` : ''}[${stamp}] `;
-          // a record holding several lines: the rest indented under the first, as dmesg does
-          return prefix + r.text.split('\n').join(`\n${' '.repeat(prefix.length)}`);
-        });
-        process.stdout.write(lines.join('\n') + (lines.length ? '\n' : ''));
-      }
-      return finish(log.warnings, opts);
-    }),
-  );
+/** `[    4.820973] text`, continuation lines indented under the first, as dmesg prints a record. */
+export function dmesgLine(r: LogRecord, stamp?: string, prefix = ''): string {
+  const head = `${prefix}[${stamp ?? `${String(Math.floor(r.tsUsec / 1e6)).padStart(5)}.${String(r.tsUsec % 1e6).padStart(6, '0')}`}] `;
+  return head + r.text.split('\n').join(`\n${' '.repeat(head.length)}`);
 }
+
+export const command = defineRecordCommand({
+  name: 'dmesg',
+  description: 'the guest kernel log, read from the printk ring buffer in its RAM',
+  flags: (cmd) =>
+    cmd
+      .option('-r, --raw', 'print the <level> prefix, like dmesg -r')
+      .option('-l, --level <list>', `only these levels (${levels.join(',')})`)
+      .option('-T, --ctime', "wall-clock timestamps (UTC), from the guest's boot time"),
+  validate: (f: DmesgFlags) => void (f.level && parseLevels(f.level)),
+  read: async (s, f: DmesgFlags): Promise<Log> => {
+    const log = (await s.guest()).dmesg();
+    if (!f.level) return log;
+    const want = parseLevels(f.level);
+    return { ...log, records: log.records.filter((r) => want.has(r.level)) };
+  },
+  items: (log) => log.records,
+  view: async (log, s, f: DmesgFlags) => ({ log, bootWallMs: f.ctime ? Number(BigInt((await s.guest()).uptime().bootWallNs) / 1_000_000n) : null }),
+  text: ({ log, bootWallMs }, f: DmesgFlags) => {
+    const lines = log.records.map((r) =>
+      dmesgLine(r, bootWallMs === null ? undefined : new Date(bootWallMs + r.tsUsec / 1000).toISOString(), f.raw ? `<${r.level}>` : ''));
+    return lines.join('\n') + (lines.length ? '\n' : '');
+  },
+});
+
+export const collectors = [
+  defineCollector({
+    name: 'dmesg',
+    needs: 'ram',
+    order: 60,
+    collect: ({ guest, sections, top }) => {
+      // the newest lines: what a hung guest said last
+      sections.dmesg = guest!.dmesg({ tail: top * 2 });
+    },
+    table: (r) => {
+      const k = r.sections.dmesg;
+      if (!k || k.records.length === 0) return undefined;
+      return {
+        title: `kernel log: last ${k.records.length} of ${k.total} records, ${k.errorsOrWorse} at level err or worse`,
+        body: k.records.map((l) => `[${(l.tsUsec / 1e6).toFixed(6).padStart(12)}] ${l.text}`).join('\n'),
+      };
+    },
+    prometheus: (r, m) => {
+      const k = r.sections.dmesg;
+      m.gauge('nearfield_kernel_log_records', "Records in the guest kernel's printk ring buffer.", k?.total);
+      m.gauge('nearfield_kernel_log_errors', 'Kernel log records at level err or worse (0-3).', k?.errorsOrWorse);
+    },
+  }),
+];

@@ -1,23 +1,15 @@
 // `nearfield inspect [target]`: what is installed on the guest's disk (distro, hostname, kernels, fstab, users), as virt-inspector says it.
 
-import type { Command } from 'commander';
 import type { GuestFiles } from '../../../wasm/client.js';
+import { SCHEMA_VERSION, type Inspection } from '../../generated/records.js';
 import { NearfieldError } from '../../errors.js';
 import { withFormats, withTarget, type CommonOptions } from '../common.js';
+import { defineCommand } from '../define.js';
 import { printJson } from '../output.js';
 import { fileAction, withGuestFiles } from '../files-common.js';
 
-export interface FstabEntry { spec: string; file: string; vfstype: string; mntops: string; freq: number; passno: number }
-export interface GuestUser { name: string; uid: number; gid: number; gecos: string; home: string; shell: string }
-
-export interface Inspection {
-  filesystem: { label: string; blockSize: number; needsRecovery: boolean; maskedFeatures: string[] };
-  os: { name: string | null; versionId: string | null; prettyName: string | null; id: string | null; versionCodename: string | null } | null;
-  hostname: string | null;
-  kernels: { boot: string[]; modules: string[] };
-  fstab: FstabEntry[];
-  users: GuestUser[];
-}
+export type FstabEntry = Inspection['fstab'][number];
+export type GuestUser = Inspection['users'][number];
 
 /** os-release(5): KEY=value lines, values optionally quoted with shell-style escapes. */
 export function parseOsRelease(text: string): Record<string, string> {
@@ -93,6 +85,7 @@ export async function inspectGuest(g: GuestFiles): Promise<Inspection> {
   const os = osText === null ? null : parseOsRelease(osText);
   const hostname = (await text(g, '/etc/hostname'))?.split('\n')[0]?.trim() || null;
   return {
+    schemaVersion: SCHEMA_VERSION,
     filesystem: { label: g.info.label, blockSize: g.info.blockSize, needsRecovery: g.info.needsRecovery, maskedFeatures: g.info.maskedFeatures },
     os: os && {
       name: os.NAME ?? null, versionId: os.VERSION_ID ?? null, prettyName: os.PRETTY_NAME ?? null, id: os.ID ?? null,
@@ -125,17 +118,19 @@ function render(r: Inspection): string {
   return lines.join('\n') + '\n';
 }
 
-export function registerInspect(program: Command): void {
-  const cmd = program
-    .command('inspect')
-    .description("what is on the guest's disk: distribution, hostname, kernels, fstab, users (like virt-inspector, no appliance)");
-  withFormats(withTarget(cmd), false).action(
-    fileAction('inspect', () => undefined, async (positional: string | undefined, opts: CommonOptions) => {
-      await withGuestFiles(positional, opts, async (g) => {
-        const r = await inspectGuest(g);
-        if (opts.json) printJson(r);
-        else process.stdout.write(render(r));
-      });
-    }),
-  );
-}
+export const command = defineCommand({
+  name: 'inspect',
+  description: "what is on the guest's disk: distribution, hostname, kernels, fstab, users (like virt-inspector, no appliance)",
+  setup(cmd) {
+
+    withFormats(withTarget(cmd), false).action(
+      fileAction('inspect', () => undefined, async (positional: string | undefined, opts: CommonOptions) => {
+        await withGuestFiles(positional, opts, async (g) => {
+          const r = await inspectGuest(g);
+          if (opts.json) printJson(r);
+          else process.stdout.write(render(r));
+        });
+      }),
+    );
+  },
+});

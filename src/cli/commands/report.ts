@@ -1,6 +1,6 @@
 // `nearfield report`: every collector that applies, for one VM or many in parallel, as a table, JSON, Prometheus or vhostmd XML.
 
-import { Command, Option } from 'commander';
+import { Option } from 'commander';
 import { existsSync, readdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { withTarget, type CommonOptions } from '../common.js';
@@ -8,6 +8,8 @@ import { action, printJson, warn } from '../output.js';
 import { resolveTarget, type Target } from '../../target.js';
 import { ExitCode, NearfieldError } from '../../errors.js';
 import { collectAll } from '../../report/run.js';
+import { loadCollectors } from '../../report/collectors.js';
+import { defineCommand } from '../define.js';
 import { renderPrometheus } from '../../report/render/prometheus.js';
 import { renderVhostmd } from '../../report/render/vhostmd.js';
 import { renderReportTable } from '../../report/render/table.js';
@@ -25,57 +27,60 @@ interface ReportFlags extends CommonOptions {
   isf?: string;
 }
 
-export function registerReport(program: Command): void {
-  const cmd = program
-    .command('report')
-    .description('one report of what an agent inside would say: kernel, uptime/load, processes, memory, free pages, filesystems')
-    .option('--json', 'one JSON document (an array when several VMs are given)')
-    .option('--prometheus', 'Prometheus text format with node_exporter metric names, label vm')
-    .option('--vhostmd', 'vhostmd metrics XML')
-    .option('--instance <name>', 'with --prometheus: set the instance label')
-    .option('--textfile <file>', 'write the Prometheus output to FILE atomically (node_exporter textfile collector) instead of stdout')
-    .option('--top <n>', 'processes in each top list', '5')
-    .option('--parallel <n>', 'VMs read at once (default: the number of CPUs)')
-    .addOption(new Option('--system-map <file>', 'System.map for kernels without VMCOREINFO kallsyms'))
-    .addOption(new Option('--vmlinux <file>', 'vmlinux (symbols and .BTF) as a fallback'))
-    .addOption(new Option('--isf <file>', 'Volatility 3 ISF (.json or .json.xz) as a fallback'));
-  // Several targets: `report DIR1 DIR2 …` or a glob the shell did not expand (cron lines often quote theirs).
-  withTarget(cmd, true);
-  cmd.action(action('report', async (positionals: string[], flags: ReportFlags) => {
-    const formats = [flags.json, flags.prometheus || flags.textfile !== undefined, flags.vhostmd].filter(Boolean).length;
-    if (formats > 1) throw new NearfieldError('USAGE', 'choose one of --json, --prometheus/--textfile, --vhostmd');
-    const top = positiveInt(flags.top, '--top');
-    const parallel = flags.parallel === undefined ? undefined : positiveInt(flags.parallel, '--parallel');
+export const command = defineCommand({
+  name: 'report',
+  description: 'one report of what an agent inside would say: kernel, uptime/load, processes, memory, free pages, filesystems',
+  setup(cmd) {
+    cmd
+      .option('--json', 'one JSON document: an array with one report per VM')
+      .option('--prometheus', 'Prometheus text format with node_exporter metric names, label vm')
+      .option('--vhostmd', 'vhostmd metrics XML')
+      .option('--instance <name>', 'with --prometheus: set the instance label')
+      .option('--textfile <file>', 'write the Prometheus output to FILE atomically (node_exporter textfile collector) instead of stdout')
+      .option('--top <n>', 'processes in each top list', '5')
+      .option('--parallel <n>', 'VMs read at once (default: the number of CPUs)')
+      .addOption(new Option('--system-map <file>', 'System.map for kernels without VMCOREINFO kallsyms'))
+      .addOption(new Option('--vmlinux <file>', 'vmlinux (symbols and .BTF) as a fallback'))
+      .addOption(new Option('--isf <file>', 'Volatility 3 ISF (.json or .json.xz) as a fallback'));
+    // Several targets: `report DIR1 DIR2 …` or a glob the shell did not expand (cron lines often quote theirs).
+    withTarget(cmd, true);
+    cmd.action(action('report', async (positionals: string[], flags: ReportFlags) => {
+      const formats = [flags.json, flags.prometheus || flags.textfile !== undefined, flags.vhostmd].filter(Boolean).length;
+      if (formats > 1) throw new NearfieldError('USAGE', 'choose one of --json, --prometheus/--textfile, --vhostmd');
+      const top = positiveInt(flags.top, '--top');
+      const parallel = flags.parallel === undefined ? undefined : positiveInt(flags.parallel, '--parallel');
 
-    const names = expandGlobs(positionals);
-    const targets: Target[] = [];
-    for (const name of names.length > 0 ? names : [undefined]) targets.push(await resolveTarget(name, flags));
-    if (targets.length > 1 && (flags.ram || flags.disk)) throw new NearfieldError('USAGE', '--ram/--disk go with a single target');
+      const names = expandGlobs(positionals);
+      const targets: Target[] = [];
+      for (const name of names.length > 0 ? names : [undefined]) targets.push(await resolveTarget(name, flags));
+      if (targets.length > 1 && (flags.ram || flags.disk)) throw new NearfieldError('USAGE', '--ram/--disk go with a single target');
 
-    const reports = await collectAll(targets, {
-      top,
-      cache: flags.cache,
-      systemMap: flags.systemMap,
-      vmlinux: flags.vmlinux,
-      isf: flags.isf,
-    }, parallel);
+      const collectors = await loadCollectors();
+      const reports = await collectAll(targets, {
+        top,
+        cache: flags.cache,
+        systemMap: flags.systemMap,
+        vmlinux: flags.vmlinux,
+        isf: flags.isf,
+      }, collectors, parallel);
 
-    if (flags.textfile !== undefined) writeAtomically(flags.textfile, renderPrometheus(reports, { instance: flags.instance }));
-    else if (flags.prometheus) process.stdout.write(renderPrometheus(reports, { instance: flags.instance }));
-    else if (flags.vhostmd) process.stdout.write(renderVhostmd(reports));
-    else if (flags.json) printJson(reports.length === 1 ? reports[0] : reports);
-    else process.stdout.write(renderReportTable(reports));
+      if (flags.textfile !== undefined) writeAtomically(flags.textfile, renderPrometheus(reports, collectors, { instance: flags.instance }));
+      else if (flags.prometheus) process.stdout.write(renderPrometheus(reports, collectors, { instance: flags.instance }));
+      else if (flags.vhostmd) process.stdout.write(renderVhostmd(reports, collectors));
+      else if (flags.json) printJson(reports);
+      else process.stdout.write(renderReportTable(reports, collectors));
 
-    let partial = false;
-    for (const r of reports) {
-      for (const w of r.warnings) warn(`${r.vm}: ${w}`);
-      for (const e of r.errors) process.stderr.write(`nearfield: report ${r.vm}: ${e.collector}: ${e.message}\n`);
-      if (r.errors.length > 0 || r.warnings.length > 0) partial = true;
-    }
-    const allFailed = reports.every((r) => r.errors.length > 0 && !r.kernel && !r.filesystems);
-    return allFailed ? ExitCode.failure : partial ? ExitCode.partial : ExitCode.ok;
-  }));
-}
+      let partial = false;
+      for (const r of reports) {
+        for (const w of r.warnings) warn(`${r.vm}: ${w}`);
+        for (const e of r.errors) process.stderr.write(`nearfield: report ${r.vm}: ${e.collector}: ${e.message}\n`);
+        if (r.errors.length > 0 || r.warnings.length > 0) partial = true;
+      }
+      const allFailed = reports.every((r) => r.errors.length > 0 && Object.keys(r.sections).length === 0);
+      return allFailed ? ExitCode.failure : partial ? ExitCode.partial : ExitCode.ok;
+    }));
+  },
+});
 
 function positiveInt(v: string, flag: string): number {
   const n = Number(v);

@@ -1,9 +1,10 @@
 // `nearfield snapshot`: capture a live VM's RAM and disk into a snapshot directory with the pause window measured.
 
-import { Command, Option } from 'commander';
+import { Option } from 'commander';
 import { captureSnapshot, type PauseMethod } from '../../snapshot/capture.js';
 import { NearfieldError } from '../../errors.js';
 import { action, chatty, printJson } from '../output.js';
+import { defineCommand } from '../define.js';
 
 interface SnapshotFlags {
   ram?: string;
@@ -19,10 +20,10 @@ interface SnapshotFlags {
   quiet?: boolean;
 }
 
-export function registerSnapshot(program: Command): void {
-  program
-    .command('snapshot')
-    .description('copy a VM\'s RAM file and disk image into a snapshot directory, pausing it only while RAM is copied')
+export const command = defineCommand({
+  name: 'snapshot',
+  description: "copy a VM's RAM file and disk image into a snapshot directory, pausing it only while RAM is copied",
+  setup: (cmd) => void cmd
     .argument('<dir>', 'snapshot directory to create (must not exist)')
     .option('--ram <file>', 'the VM\'s RAM file (QEMU memory-backend-file, Firecracker memory file)')
     .option('--disk <image>', 'the VM\'s disk image')
@@ -52,14 +53,14 @@ export function registerSnapshot(program: Command): void {
       if (flags.json) return printJson(manifest);
       const lines = [
         `snapshot: ${dir}`,
-        `consistency: ${manifest.consistency}` + (manifest.pause.window_ms !== null ? ` (paused ${manifest.pause.window_ms} ms via ${manifest.pause.method})` : ''),
+        `consistency: ${manifest.consistency}` + (manifest.pause.windowMs !== null ? ` (paused ${manifest.pause.windowMs} ms via ${manifest.pause.method})` : ''),
       ];
       for (const [label, f] of [['ram', manifest.ram], ['disk', manifest.disk]] as const) {
-        if (f) lines.push(`${label}: ${f.file} ${f.size} bytes, ${f.copy.method}, ${f.copy.data_bytes} data bytes in ${f.copy.ms} ms`);
+        if (f) lines.push(`${label}: ${f.file} ${f.sizeBytes} bytes, ${f.copy.method}, ${f.copy.dataBytes} data bytes in ${f.copy.ms} ms`);
       }
       process.stdout.write(lines.join('\n') + '\n');
-    }));
-}
+    })),
+});
 
 function pauseMethod(f: SnapshotFlags): PauseMethod {
   const chosen = [f.qmp, f.firecrackerApi, f.live, f.paused].filter((x) => x !== undefined && x !== false);

@@ -1,8 +1,9 @@
 // `nearfield stat [-L] PATH [target]`: one guest inode with all four timestamps, like GNU stat.
 
-import type { Command } from 'commander';
 import type { StatRecord } from '../../../wasm/protocol.js';
+import { SCHEMA_VERSION, type StatDocument } from '../../generated/records.js';
 import { withFormats, withTarget, type CommonOptions } from '../common.js';
+import { defineCommand } from '../define.js';
 import { printJson, printJsonl } from '../output.js';
 import { fileAction, guestPath, isoTime, jsonTime, loadIdNames, modeString, octalMode, withGuestFiles, type IdNames } from '../files-common.js';
 
@@ -15,8 +16,9 @@ const typeWords: Record<string, string> = {
   blk: 'block special file', fifo: 'fifo', sock: 'socket', unknown: 'unknown type',
 };
 
-export function statRecord(r: StatRecord, ids: IdNames, blockSize: number) {
+export function statRecord(r: StatRecord, ids: IdNames, blockSize: number): StatDocument {
   return {
+    schemaVersion: SCHEMA_VERSION,
     path: r.path,
     ino: r.ino,
     type: r.type,
@@ -27,7 +29,7 @@ export function statRecord(r: StatRecord, ids: IdNames, blockSize: number) {
     user: ids.user(r.uid) ?? null,
     gid: r.gid,
     group: ids.group(r.gid) ?? null,
-    size: r.size,
+    sizeBytes: r.size,
     blocks: r.blocks,
     ioBlock: blockSize,
     flags: `0x${r.flags.toString(16)}`,
@@ -55,22 +57,24 @@ export function renderStat(r: StatRecord, shown: string, ids: IdNames, blockSize
   ].join('\n') + '\n';
 }
 
-export function registerStat(program: Command): void {
-  const cmd = program
-    .command('stat')
-    .description("show a guest file's inode: size, blocks, links, owner, mode and access/modify/change/birth times (UTC)")
-    .argument('<path>', 'guest path')
-    .option('-L, --dereference', 'follow a symlink to what it names');
-  withFormats(withTarget(cmd)).action(
-    fileAction('stat', (p: string) => p, async (pathArg: string, positional: string | undefined, opts: StatOptions) => {
-      const path = guestPath(pathArg);
-      await withGuestFiles(positional, opts, async (g) => {
-        const r = opts.dereference ? await g.stat(path) : await g.lstat(path);
-        const ids = await loadIdNames(g);
-        if (opts.json) printJson(statRecord(r, ids, g.info.blockSize));
-        else if (opts.jsonl) printJsonl([statRecord(r, ids, g.info.blockSize)]);
-        else process.stdout.write(renderStat(r, pathArg, ids, g.info.blockSize));
-      });
-    }),
-  );
-}
+export const command = defineCommand({
+  name: 'stat',
+  description: "show a guest file's inode: size, blocks, links, owner, mode and access/modify/change/birth times (UTC)",
+  setup(cmd) {
+    cmd
+      .argument('<path>', 'guest path')
+      .option('-L, --dereference', 'follow a symlink to what it names');
+    withFormats(withTarget(cmd)).action(
+      fileAction('stat', (p: string) => p, async (pathArg: string, positional: string | undefined, opts: StatOptions) => {
+        const path = guestPath(pathArg);
+        await withGuestFiles(positional, opts, async (g) => {
+          const r = opts.dereference ? await g.stat(path) : await g.lstat(path);
+          const ids = await loadIdNames(g);
+          if (opts.json) printJson(statRecord(r, ids, g.info.blockSize));
+          else if (opts.jsonl) printJsonl([statRecord(r, ids, g.info.blockSize)]);
+          else process.stdout.write(renderStat(r, pathArg, ids, g.info.blockSize));
+        });
+      }),
+    );
+  },
+});

@@ -1,9 +1,10 @@
-// `nearfield uptime [target]`: how long the guest has been up, its load averages, tasks, CPUs, hostname and release.
+// `nearfield uptime [target]`: how long the guest has been up, its load averages, tasks, CPUs, hostname and
+// release; and the report's uptime collector, whose table section is the report's "system" block.
 
-import type { Command } from 'commander';
-import { withFormats, withTarget, type CommonOptions } from '../common.js';
-import { action, printJson } from '../output.js';
-import { finish, guestFor, num } from '../walkers-common.js';
+import { defineRecordCommand } from '../define.js';
+import { renderTable } from '../output.js';
+import { defineCollector } from '../../report/collector.js';
+import { humanDuration } from '../../report/units.js';
 
 /** "up 2 days,  3:04" / "up 17 min" / "up 5 sec" in the style of procps uptime. */
 export function upText(seconds: number): string {
@@ -19,43 +20,77 @@ export function upText(seconds: number): string {
   return `up ${parts.join(', ')}`;
 }
 
-export function registerUptime(program: Command): void {
-  const cmd = program.command('uptime').description('uptime, load averages, runnable/total tasks, CPUs, hostname and kernel release of the guest');
-  withFormats(withTarget(cmd), false).action(
-    action('uptime', async (positional: string | undefined, opts: CommonOptions) => {
-      const { guest } = await guestFor(positional, opts);
-      const u = guest.uptime();
-      const uptimeS = (num(u.boottimeNs) ?? 0) / 1e9;
-      const record = {
-        uptime_s: Math.round(uptimeS * 100) / 100,
-        boot_time: new Date((num(u.bootWallNs) ?? 0) / 1e6).toISOString(),
-        guest_time: new Date((num(u.realtimeNs) ?? 0) / 1e6).toISOString(),
-        loadavg: u.loadavg.map(Number),
-        running: u.nrRunning ?? null,
-        threads: u.nrThreads ?? null,
-        last_pid: u.lastPid ?? null,
-        cpus_online: u.onlineCpus.length,
-        online_cpus: u.onlineCpus,
-        hostname: u.nodename,
-        domainname: u.domainname,
-        release: u.release,
-        version: u.version,
-        machine: u.machine,
-        jiffies: num(u.jiffies ?? null),
-        warnings: u.warnings,
-      };
-      if (opts.json) {
-        printJson(record);
-        return finish(u.warnings, opts);
-      }
-      const clock = record.guest_time.slice(11, 19);
-      process.stdout.write(
-        ` ${clock} ${upText(uptimeS)},  load average: ${u.loadavg.join(', ')}\n` +
-          `tasks: ${record.running ?? '?'} running / ${record.threads ?? '?'} total, last pid ${record.last_pid ?? '?'}; ` +
-          `${record.cpus_online} CPU${record.cpus_online === 1 ? '' : 's'} online\n` +
-          `${u.nodename} ${u.sysname} ${u.release} ${u.machine}\n`,
-      );
-      return finish(u.warnings, opts);
-    }),
-  );
+/** ns since the epoch (a decimal string) as an ISO 8601 time. */
+export function isoFromNs(ns: string): string {
+  return new Date(Number(BigInt(ns) / 1_000_000n)).toISOString();
 }
+
+export const command = defineRecordCommand({
+  name: 'uptime',
+  description: 'uptime, load averages, runnable/total tasks, CPUs, hostname and kernel release of the guest',
+  read: async (s) => (await s.guest()).uptime(),
+  text: (u) => {
+    const clock = isoFromNs(u.realtimeNs).slice(11, 19);
+    const cpus = u.onlineCpus.length;
+    return (
+      ` ${clock} ${upText(u.uptimeSeconds)},  load average: ${u.loadavg.join(', ')}\n` +
+      `tasks: ${u.nrRunning ?? '?'} running / ${u.nrThreads ?? '?'} total, last pid ${u.lastPid ?? '?'}; ` +
+      `${cpus} CPU${cpus === 1 ? '' : 's'} online\n` +
+      `${u.nodename} ${u.sysname} ${u.release} ${u.machine}\n`
+    );
+  },
+});
+
+export const collectors = [
+  defineCollector({
+    name: 'uptime',
+    needs: 'ram',
+    order: 10,
+    collect: ({ guest, sections }) => {
+      sections.uptime = guest!.uptime();
+    },
+    table: (r) => {
+      const u = r.sections.uptime;
+      const k = r.sections.kernel;
+      if (!u && !k) return undefined;
+      const rows: [string, string][] = [];
+      if (u?.nodename) rows.push(['hostname', u.nodename]);
+      if (k?.release) rows.push(['kernel', `${k.release}, ${k.pagingLevels}-level paging, KASLR ${k.kaslrOffset}`]);
+      if (u) {
+        rows.push(['uptime', humanDuration(u.uptimeSeconds)]);
+        if (BigInt(u.bootWallNs) > 0n) rows.push(['booted', isoFromNs(u.bootWallNs)]);
+        rows.push(['load average', u.loadavg.join(', ')]);
+        rows.push(['cpus online', String(u.onlineCpus.length)]);
+        if (u.nrRunning !== null && u.nrThreads !== null) rows.push(['runnable/threads', `${u.nrRunning}/${u.nrThreads}`]);
+      }
+      return { title: 'system', body: renderTable(['', ''], rows) };
+    },
+    prometheus: (r, m) => {
+      const u = r.sections.uptime;
+      if (!u) return;
+      m.gauge('node_uname_info', 'Labeled system information as provided by the uname system call.', 1, {
+        sysname: u.sysname, release: u.release, version: u.version, machine: u.machine, nodename: u.nodename, domainname: u.domainname,
+      });
+      const seconds = (ns: string) => Number(BigInt(ns)) / 1e9;
+      m.gauge('node_boot_time_seconds', 'Node boot time, in unixtime.', BigInt(u.bootWallNs) > 0n ? seconds(u.bootWallNs) : null);
+      m.gauge('node_time_seconds', 'System time in seconds since epoch (1970).', BigInt(u.realtimeNs) > 0n ? seconds(u.realtimeNs) : null);
+      m.gauge('nearfield_uptime_seconds', 'Seconds since the guest booted (CLOCK_BOOTTIME) at the snapshot.', u.uptimeSeconds);
+      // /proc/loadavg's own rounding, so the numbers equal what the guest would print
+      m.gauge('node_load1', '1m load average.', Number(u.loadavg[0]));
+      m.gauge('node_load5', '5m load average.', Number(u.loadavg[1]));
+      m.gauge('node_load15', '15m load average.', Number(u.loadavg[2]));
+      m.gauge('node_procs_running', 'Number of processes in runnable state.', u.nrRunning);
+      m.gauge('nearfield_cpus_online', 'Number of online CPUs in the guest.', u.onlineCpus.length);
+    },
+    vhostmd: (r, emit) => {
+      const u = r.sections.uptime;
+      emit('string', 'Hostname', u?.nodename);
+      emit('real64', 'Uptime', u?.uptimeSeconds);
+      emit('real64', 'LoadAverage1', u && Number(u.loadavg[0]));
+      emit('real64', 'LoadAverage5', u && Number(u.loadavg[1]));
+      emit('real64', 'LoadAverage15', u && Number(u.loadavg[2]));
+      emit('uint64', 'NumberOfCPUs', u?.onlineCpus.length);
+      emit('uint64', 'ProcessesRunning', u?.nrRunning);
+    },
+  }),
+];

@@ -1,0 +1,77 @@
+//! Address → symbol+offset/size and module, as the kernel's %pS prints it (kernel/kallsyms.c
+//! kallsyms_lookup_size_offset, kernel/module/kallsyms.c find_kallsyms_symbol): vmlinux from kallsyms,
+//! modules from their own kallsyms.
+
+use std::sync::Arc;
+
+use super::modules::module_table;
+use crate::kernel::Kernel;
+
+/// A symbolised address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Symbolized {
+    pub name: String,
+    pub offset: u64,
+    /// Up to the next symbol (what %pS prints after the slash).
+    pub size: u64,
+    /// The module it lies in; None for vmlinux.
+    pub module: Option<String>,
+}
+
+impl Symbolized {
+    /// "name+0x1f/0x60 [module]" as /proc/PID/stack and %pS print it.
+    pub fn display(&self) -> String {
+        let m = self.module.as_ref().map(|m| format!(" [{m}]")).unwrap_or_default();
+        format!("{}+{:#x}/{:#x}{m}", self.name, self.offset, self.size)
+    }
+}
+
+/// vmlinux symbols by address (table order kept among aliases, the first one wins as get_symbol_pos picks).
+struct AddressIndex {
+    entries: Vec<(u64, String)>,
+    /// End of the kernel image: the last symbol's size runs to here (_end with KALLSYMS_ALL).
+    end: u64,
+    start: u64,
+}
+
+fn address_index(k: &Kernel) -> Arc<AddressIndex> {
+    k.memo(|| {
+        let mut entries = k.symbols.all();
+        entries.sort_by_key(|(_, a)| *a); // stable: aliases keep their table order
+        entries.dedup_by_key(|(_, a)| *a);
+        let start = k.symbols.address_of("_text").or_else(|| entries.first().map(|e| e.1)).unwrap_or(0);
+        let end = k.symbols.address_of("_end").unwrap_or(u64::MAX);
+        AddressIndex { entries: entries.into_iter().map(|(n, a)| (a, n)).collect(), end, start }
+    })
+}
+
+/// The symbol `addr` lies in, or None outside vmlinux and every module's memory.
+pub fn symbolize(k: &Kernel, addr: u64) -> Option<Symbolized> {
+    let modules = module_table(k);
+    if let Some((m, syms)) = modules.module_at(addr) {
+        // find_kallsyms_symbol(): the closest preceding symbol; the size runs to the next one or the text end
+        let pos = syms.partition_point(|s| s.address <= addr);
+        let best = syms.get(pos.checked_sub(1)?)?;
+        let text_end = m.text().filter(|t| addr >= t.base && addr - t.base < t.size).map(|t| t.base + t.size).next();
+        let next = syms.get(pos).map(|s| s.address).into_iter().chain(text_end).min().unwrap_or(addr.saturating_add(1));
+        return Some(Symbolized { name: best.name.clone(), offset: addr - best.address, size: next.saturating_sub(best.address), module: Some(m.name.clone()) });
+    }
+    let idx = address_index(k);
+    if addr < idx.start || addr >= idx.end {
+        return None;
+    }
+    let pos = idx.entries.partition_point(|(a, _)| *a <= addr);
+    let (start, name) = idx.entries.get(pos.checked_sub(1)?)?;
+    let next = idx.entries.get(pos).map_or(idx.end, |(a, _)| *a);
+    Some(Symbolized { name: name.clone(), offset: addr - start, size: next - start, module: None })
+}
+
+/// Where a vmlinux symbol lies and how many bytes it spans up to the next symbol (kallsyms has no sizes:
+/// the kernel measures them the same way).
+pub fn symbol_extent(k: &Kernel, name: &str) -> Option<(u64, u64)> {
+    let addr = k.symbols.address_of(name)?;
+    let idx = address_index(k);
+    let pos = idx.entries.partition_point(|(a, _)| *a <= addr);
+    let next = idx.entries.get(pos).map_or(idx.end, |(a, _)| *a);
+    Some((addr, next.checked_sub(addr)?))
+}
