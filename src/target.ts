@@ -32,11 +32,12 @@ export interface Target {
   isSample: boolean;
 }
 
-/** The package root (where package.json and images/ live), from dist/src/ or src/. */
+/** The package root (where package.json lives, and images/ in a checkout), from dist/src/ or src/. */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'images'))) return dir;
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && /"name":\s*"nearfield"/.test(readFileSync(pkg, 'utf8'))) return dir;
     dir = dirname(dir);
   }
   throw new NearfieldError('INTERNAL', 'cannot find the nearfield package root');

@@ -252,7 +252,8 @@ describe('df output', () => {
     const plain = await nearfield(['df', '--disk', img]);
     expect(plain.code).toBe(0);
     expect(plain.stdout).toMatch(/^Filesystem\s+1K-blocks\s+Used\s+Avail\s+Use%\s+Mounted on/);
-    expect(plain.stdout).toMatch(/\d+%\s+\/\n$/);
+    // never mounted, and no RAM to ask: the mount point is unknown
+    expect(plain.stdout).toMatch(/\d+%\s+-\n$/);
     expect((await nearfield(['df', '--disk', img, '-h'])).stdout).toMatch(/\s\d+(\.\d)?M\s/);
     expect((await nearfield(['df', '--disk', img, '-i'])).stdout).toMatch(/^Filesystem\s+Inodes\s+IUsed\s+IFree\s+IUse%/);
     expect((await nearfield(['df', '--disk', img, '-B', '1M', '-T'])).stdout).toMatch(/^Filesystem\s+Type\s+1M-blocks.*\n.*ext4/);

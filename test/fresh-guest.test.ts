@@ -42,12 +42,13 @@ describe.skipIf(!dir)('fresh guest from the current kernel package (NEARFIELD_FR
   });
 
   it.runIf(present)('report: MemTotal, buddy zones and the rootfs statfs are the guest\'s', () => {
-    const r = json(['report']);
-    expect(r.memory.fields.MemTotal).toBe(truth.meminfo.MemTotal);
-    expect(r.buddy.zones.map((z: { zone: string }) => z.zone)).toEqual(truth.buddyinfo.map((z: { zone: string }) => z.zone));
-    const fs = r.filesystems[0];
-    expect(fs.sizeBytes).toBe(truth.statfs.f_blocks * truth.statfs.f_bsize);
-    expect(fs.availBytes).toBe(truth.statfs.f_bavail * truth.statfs.f_bsize);
-    expect(fs.filesFree).toBe(truth.statfs.f_ffree);
+    const [r] = json(['report']);
+    expect(r.sections.meminfo.fields.find((f: { name: string }) => f.name === 'MemTotal').value).toBe(truth.meminfo.MemTotal);
+    expect(r.sections.buddyinfo.zones.map((z: { zone: string }) => z.zone)).toEqual(truth.buddyinfo.map((z: { zone: string }) => z.zone));
+    const fs = r.sections.statfs;
+    expect(fs.df.sizeBytes).toBe(truth.statfs.f_blocks * truth.statfs.f_bsize);
+    expect(fs.df.availBytes).toBe(truth.statfs.f_bavail * truth.statfs.f_bsize);
+    expect(fs.df.inodesFree).toBe(truth.statfs.f_ffree);
+    expect(fs.mountpoint).toBe(truth.mounts.find((m: { fstype: string }) => m.fstype === 'ext4').mountpoint);
   });
 });

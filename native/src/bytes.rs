@@ -24,6 +24,11 @@ pub fn be_u64(b: &[u8], off: usize) -> Option<u64> {
     array(b, off).map(u64::from_be_bytes)
 }
 
+/// A little-endian integer at `off`, or BAD_DATA saying `what` runs past the end of the bytes.
+pub fn need<T>(v: Option<T>, b: &[u8], off: u64, what: &str) -> crate::Result<T> {
+    v.ok_or_else(|| crate::Error::bad(format!("{what}: offset {off:#x} is past the end of the file ({:#x})", b.len())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

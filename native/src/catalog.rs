@@ -7,9 +7,30 @@ use serde_json::{json, Value};
 
 use crate::records::{document_schema, SCHEMA_VERSION};
 
-/// A record's schema as it is written out: every field present (null where absent), plus schemaVersion.
+/// A record's schema as it is written out: every field present (null where absent), plus schemaVersion, and
+/// no field the Rust type does not have (so a validator catches anything added on the way).
 pub fn record_schema<T: JsonSchema>() -> Schema {
-    document_schema::<T>(&mut SchemaSettings::draft2020_12().for_serialize().into_generator())
+    let mut s = document_schema::<T>(&mut SchemaSettings::draft2020_12().for_serialize().into_generator());
+    if let Some(v) = s.as_object_mut() {
+        close_objects(v);
+    }
+    s
+}
+
+/// `additionalProperties: false` on every object schema that lists its properties.
+fn close_objects(schema: &mut serde_json::Map<String, Value>) {
+    if schema.contains_key("properties") {
+        schema.entry("additionalProperties").or_insert(Value::Bool(false));
+    }
+    for (key, child) in schema.iter_mut() {
+        match child {
+            // maps of name → schema: their values are schemas, the map itself is not
+            Value::Object(map) if key == "properties" || key == "$defs" => map.values_mut().filter_map(Value::as_object_mut).for_each(close_objects),
+            Value::Object(o) => close_objects(o),
+            Value::Array(a) => a.iter_mut().filter_map(Value::as_object_mut).for_each(close_objects),
+            _ => {}
+        }
+    }
 }
 
 /// Options as they are read: absent fields take their defaults.

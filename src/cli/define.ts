@@ -60,7 +60,7 @@ export interface RecordCommandSpec<R, F, V, Row> {
   validate?(flags: F): void;
   /** The record `--json` prints: usually one walker's (`async (s) => (await s.guest()).meminfo()`). */
   read(sources: Sources, flags: F, args: string[]): Promise<R> | R;
-  /** The record's items, one JSON line each for `--jsonl` (offered only when given). */
+  /** The record's items, one JSON line each for `--jsonl` (default: the whole record on one line). */
   items?(record: R, flags: F): unknown[];
   /** What the table or text is drawn from (default: the record), e.g. with the guest's clock for STIME. */
   view?(record: R, sources: Sources, flags: F): Promise<V> | V;
@@ -87,7 +87,7 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
     description: spec.description,
     setup(cmd) {
       spec.flags?.(cmd);
-      withFormats(withTarget(cmd), spec.items !== undefined).action(
+      withFormats(withTarget(cmd)).action(
         action(spec.name, async (...args: unknown[]) => {
           // commander passes the declared arguments, then the options, then the Command
           const flags = args[args.length - 2] as F & CommonOptions & { json?: boolean; jsonl?: boolean };
@@ -107,7 +107,7 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
           try {
             const record = await spec.read(sources, flags, positionals.slice(0, -1).filter((p): p is string => p !== undefined));
             if (flags.json) printJson(record);
-            else if (flags.jsonl && spec.items) printJsonl(spec.items(record, flags));
+            else if (flags.jsonl) printJsonl(spec.items ? spec.items(record, flags) : [record]);
             else {
               const view = spec.view ? await spec.view(record, sources, flags) : (record as unknown as V);
               if (spec.text) process.stdout.write(spec.text(view, flags));

@@ -14,6 +14,7 @@ export const commandIndex: readonly { file: string; name: string | null; aliases
   { file: 'ls.js', name: 'ls', aliases: [], collectors: false },
   { file: 'lsmod.js', name: 'lsmod', aliases: ['modules'], collectors: true },
   { file: 'meminfo.js', name: 'meminfo', aliases: [], collectors: false },
+  { file: 'mount.js', name: 'mount', aliases: ['findmnt'], collectors: true },
   { file: 'profile.js', name: 'profile', aliases: [], collectors: false },
   { file: 'ps.js', name: 'ps', aliases: [], collectors: true },
   { file: 'pstree.js', name: 'pstree', aliases: [], collectors: false },

@@ -211,6 +211,37 @@ export interface Meminfo {
   warnings: string[];
 }
 
+export interface Mount {
+  /** What was mounted (mnt_devname; "none" when unset), as /proc/mounts prints it. */
+  device: string;
+  /** Where, relative to PID 1's root; special characters escaped as /proc does (\040 for a space). */
+  mountpoint: string;
+  /** The filesystem type ("fuse.sshfs" when it has a subtype). */
+  fstype: string;
+  /** rw or ro, then the generic options, then the filesystem's own. */
+  options: string[];
+  /**
+   * The filesystem's own options are complete (false: nearfield does not know its show_options, so only
+   * the generic ones are listed).
+   */
+  fsOptionsComplete: boolean;
+  mountId: number;
+  parentId: number;
+  /** The superblock's UUID (s_uuid), when the filesystem sets one: how a disk image is matched to its mount. */
+  uuid: string | null;
+  /** The superblock's s_id (the block device name, or the fs type for virtual ones). */
+  sbId: string;
+  superblock: Hex;
+}
+
+export interface MountTable {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  /** In the namespace's order, as /proc/mounts lists them. */
+  mounts: Mount[];
+  warnings: string[];
+}
+
 /** One process in a top list. */
 export interface ProcessRow {
   pid: number;
@@ -649,6 +680,7 @@ export interface VmReport {
     kernel?: KernelInfo;
     modules?: ModuleList;
     meminfo?: Meminfo;
+    mounts?: MountTable;
     processes?: ProcessSummary;
     pstree?: ProcessTree;
     tasks?: TaskList;
@@ -754,6 +786,8 @@ export interface Walkers {
   modules: { options: NoOptions; record: ModuleList };
   /** /proc/meminfo, every field computed the way the guest kernel's meminfo_proc_show() computes it. */
   meminfo: { options: NoOptions; record: Meminfo };
+  /** The mount table of PID 1's mount namespace, as /proc/mounts prints it, with each superblock's UUID. */
+  mounts: { options: NoOptions; record: MountTable };
   /** Process and thread counts, processes per state, and the top `top` processes by RSS and by CPU time. */
   processes: { options: ProcessesOptions; record: ProcessSummary };
   /** Every process under its parent, from the task list (no cmdlines read). */
@@ -772,7 +806,7 @@ export interface Walkers {
 
 export type WalkerName = keyof Walkers;
 
-export const walkerNames = ['buddyinfo', 'dmesg', 'free', 'kernel', 'modules', 'meminfo', 'processes', 'pstree', 'tasks', 'uptime'] as const satisfies readonly WalkerName[];
+export const walkerNames = ['buddyinfo', 'dmesg', 'free', 'kernel', 'modules', 'meminfo', 'mounts', 'processes', 'pstree', 'tasks', 'uptime'] as const satisfies readonly WalkerName[];
 
 /** The disk records: what DiskImage gives. */
 export interface DiskRecords {

@@ -147,11 +147,22 @@ impl Kernel {
         }
     }
 
-    /// A NUL-terminated string of at most `max` bytes (lossy UTF-8).
+    /// A NUL-terminated string of at most `max` bytes, as Latin-1 (every byte kept, as /proc text is read),
+    /// read page by page so a string near the end of a mapping is not lost to the next page's absence.
     pub fn read_cstr(&self, vaddr: u64, max: usize) -> Result<String> {
-        let mut buf = vec![0u8; max];
-        self.read(vaddr, &mut buf)?;
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
+        let mut out = Vec::new();
+        let mut at = vaddr;
+        while out.len() < max {
+            let n = ((4096 - (at & 4095)) as usize).min(max - out.len());
+            let mut buf = vec![0u8; n];
+            self.read(at, &mut buf)?;
+            if let Some(end) = buf.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&buf[..end]);
+                break;
+            }
+            out.extend_from_slice(&buf);
+            at = at.wrapping_add(n as u64);
+        }
+        Ok(out.iter().map(|&c| c as char).collect())
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use super::btf::Btf;
 use super::system_map::SystemMap;
 use super::Source;
+use crate::bytes::{le_u16, le_u32, le_u64, need};
 use crate::{Error, Result};
 
 const SHT_SYMTAB: u32 = 2;
@@ -26,23 +27,14 @@ struct SectionHeader {
     entsize: u64,
 }
 
-fn rd<const N: usize>(b: &[u8], off: u64, what: &str) -> Result<[u8; N]> {
-    let start = usize::try_from(off).map_err(|_| Error::bad(format!("{what}: offset {off:#x} too large")))?;
-    let s = b
-        .get(start..start.checked_add(N).ok_or_else(|| Error::bad(format!("{what}: offset overflows")))?)
-        .ok_or_else(|| Error::bad(format!("{what}: offset {off:#x} is past the end of the file ({:#x})", b.len())))?;
-    let mut a = [0u8; N];
-    a.copy_from_slice(s);
-    Ok(a)
-}
 fn u16_at(b: &[u8], off: u64, what: &str) -> Result<u16> {
-    Ok(u16::from_le_bytes(rd(b, off, what)?))
+    need(usize::try_from(off).ok().and_then(|o| le_u16(b, o)), b, off, what)
 }
 fn u32_at(b: &[u8], off: u64, what: &str) -> Result<u32> {
-    Ok(u32::from_le_bytes(rd(b, off, what)?))
+    need(usize::try_from(off).ok().and_then(|o| le_u32(b, o)), b, off, what)
 }
 fn u64_at(b: &[u8], off: u64, what: &str) -> Result<u64> {
-    Ok(u64::from_le_bytes(rd(b, off, what)?))
+    need(usize::try_from(off).ok().and_then(|o| le_u64(b, o)), b, off, what)
 }
 
 fn section_bytes<'a>(b: &'a [u8], sh: &SectionHeader, what: &str) -> Result<&'a [u8]> {
@@ -118,7 +110,7 @@ pub fn parse(b: &[u8], kaslr_offset: u64) -> Result<Vmlinux> {
             let at = i * entsize;
             let what = ".symtab entry";
             let name_off = u32_at(syms, at, what)?;
-            let info = rd::<1>(syms, at + 4, what)?[0];
+            let info = need(usize::try_from(at + 4).ok().and_then(|o| syms.get(o).copied()), syms, at + 4, what)?;
             let shndx = u16_at(syms, at + 6, what)?;
             let value = u64_at(syms, at + 8, what)?;
             let kind = info & 0xf;

@@ -29,7 +29,7 @@ pub fn parse(bytes: &[u8], file_len: u64) -> Result<(Vec<Segment>, u64)> {
         let h = bytes
             .get(at..at + raw::HEADER_LEN as usize)
             .ok_or_else(|| Error::bad(format!("LiME: range header at file offset {pos:#x} is cut short")))?;
-        let field = |o: usize| u64::from_le_bytes(h[o..o + 8].try_into().unwrap_or([0; 8]));
+        let field = |o: usize| crate::bytes::le_u64(h, o).unwrap_or(0);
         let magic = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
         let version = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
         if magic != raw::MAGIC {

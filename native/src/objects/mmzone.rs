@@ -44,7 +44,7 @@ pub fn online_nodes(k: &Kernel) -> Result<Vec<(u32, u64)>> {
     let node_id = k.member("pglist_data", "node_id")?;
     let mut nodes = Vec::new();
     for (nid, chunk) in ptrs.chunks_exact(8).enumerate() {
-        let p = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let p = crate::bytes::le_u64(chunk, 0).unwrap_or(0);
         if p == 0 {
             continue;
         }

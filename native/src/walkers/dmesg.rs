@@ -169,7 +169,7 @@ pub fn dmesg(k: &Kernel) -> Result<Log> {
         let idx = id & (count - 1);
         let desc = desc_bytes.get((idx * l.desc_size) as usize..((idx + 1) * l.desc_size) as usize).unwrap_or(&[]);
         let rd = |off: u64| -> u64 {
-            desc.get(off as usize..off as usize + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).unwrap_or(0)
+            crate::bytes::le_u64(desc, off as usize).unwrap_or(0)
         };
         let sv = rd(l.state_var);
         let state = sv >> DESC_FLAGS_SHIFT;
@@ -183,7 +183,7 @@ pub fn dmesg(k: &Kernel) -> Result<Log> {
             continue;
         }
         let info = info_bytes.get((idx * l.info_size) as usize..((idx + 1) * l.info_size) as usize).unwrap_or(&[]);
-        let u64_at = |off: u64| info.get(off as usize..off as usize + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).unwrap_or(0);
+        let u64_at = |off: u64| crate::bytes::le_u64(info, off as usize).unwrap_or(0);
         let text_len = field_bits(info, l.text_len)? as usize;
         let body = data_block(&text, size_bits, rd(l.text_begin), rd(l.text_next));
         let msg = match body {

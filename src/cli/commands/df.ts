@@ -2,7 +2,7 @@
 // guest kernel's ext4_statfs does (group descriptors, not the stale superblock totals); and the report's
 // filesystems collector.
 
-import type { FilesystemUsage } from '../../generated/records.js';
+import type { FilesystemUsage, MountTable } from '../../generated/records.js';
 import { NearfieldError } from '../../errors.js';
 import { defineRecordCommand, type Column } from '../define.js';
 import { renderTable } from '../output.js';
@@ -28,8 +28,14 @@ export function parseBlockSize(text: string): { bytes: bigint; label: string } {
   return { bytes, label: text.trim() };
 }
 
-/** Where the guest mounted it, as far as we know; "/" when only the disk was given. */
-const mountedOn = (u: FilesystemUsage) => u.mountpoint ?? '/';
+/** Where the guest mounted it: its RAM's mount table when read, else where the superblock says it was last mounted. */
+const mountedOn = (u: FilesystemUsage) => u.mountpoint ?? (u.superblock.lastMountedOn || '-');
+
+/** The guest's mount point for this filesystem: the first mount of the superblock with its UUID. */
+export function mountpointOf(u: FilesystemUsage, table: MountTable | undefined): string | null {
+  const uuid = u.superblock.uuid.toLowerCase();
+  return table?.mounts.find((m) => m.uuid !== null && m.uuid === uuid)?.mountpoint ?? null;
+}
 const pct = (p: number | null) => (p === null ? '-' : `${p}%`);
 
 function columns(f: DfFlags): Column<FilesystemUsage>[] {
@@ -74,8 +80,16 @@ export const command = defineRecordCommand({
       .option('-B, --block-size <size>', 'scale sizes by SIZE (e.g. 1K, 1M, 4096)')
       .option('-T, --print-type', 'show the filesystem type'),
   validate: (f: DfFlags) => void (f.blockSize !== undefined && parseBlockSize(f.blockSize)),
-  read: (s) => {
+  read: async (s) => {
     const u = s.disk().statfs();
+    // The guest's RAM, when the target has it, says where the filesystem is mounted.
+    if (s.target.ram) {
+      try {
+        u.mountpoint = mountpointOf(u, (await s.guest()).mounts());
+      } catch (e) {
+        process.stderr.write(`nearfield: note: mount point unknown: ${(e as Error).message}\n`);
+      }
+    }
     const note = lagNote(u);
     if (note) process.stderr.write(`nearfield: note: ${note}\n`);
     return u;
@@ -90,7 +104,9 @@ export const collectors = [
     needs: 'disk',
     order: 50,
     collect: ({ disk, sections }) => {
-      sections.statfs = disk!.statfs();
+      const u = disk!.statfs();
+      u.mountpoint = mountpointOf(u, sections.mounts);
+      sections.statfs = u;
     },
     table: (r) => {
       const u = r.sections.statfs;

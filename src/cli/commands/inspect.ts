@@ -5,7 +5,7 @@ import { SCHEMA_VERSION, type Inspection } from '../../generated/records.js';
 import { NearfieldError } from '../../errors.js';
 import { withFormats, withTarget, type CommonOptions } from '../common.js';
 import { defineCommand } from '../define.js';
-import { printJson } from '../output.js';
+import { printJson, printJsonl } from '../output.js';
 import { fileAction, withGuestFiles } from '../files-common.js';
 
 export type FstabEntry = Inspection['fstab'][number];
@@ -123,11 +123,12 @@ export const command = defineCommand({
   description: "what is on the guest's disk: distribution, hostname, kernels, fstab, users (like virt-inspector, no appliance)",
   setup(cmd) {
 
-    withFormats(withTarget(cmd), false).action(
-      fileAction('inspect', () => undefined, async (positional: string | undefined, opts: CommonOptions) => {
+    withFormats(withTarget(cmd)).action(
+      fileAction('inspect', () => undefined, async (positional: string | undefined, opts: CommonOptions & { json?: boolean; jsonl?: boolean }) => {
         await withGuestFiles(positional, opts, async (g) => {
           const r = await inspectGuest(g);
           if (opts.json) printJson(r);
+        else if (opts.jsonl) printJsonl([r]);
           else process.stdout.write(render(r));
         });
       }),

@@ -4,7 +4,7 @@ import { Option } from 'commander';
 import { existsSync, readdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { withTarget, type CommonOptions } from '../common.js';
-import { action, printJson, warn } from '../output.js';
+import { action, printJson, printJsonl, warn } from '../output.js';
 import { resolveTarget, type Target } from '../../target.js';
 import { ExitCode, NearfieldError } from '../../errors.js';
 import { collectAll } from '../../report/run.js';
@@ -33,6 +33,7 @@ export const command = defineCommand({
   setup(cmd) {
     cmd
       .option('--json', 'one JSON document: an array with one report per VM')
+      .option('--jsonl', 'one JSON report per line, one line per VM')
       .option('--prometheus', 'Prometheus text format with node_exporter metric names, label vm')
       .option('--vhostmd', 'vhostmd metrics XML')
       .option('--instance <name>', 'with --prometheus: set the instance label')
@@ -45,8 +46,8 @@ export const command = defineCommand({
     // Several targets: `report DIR1 DIR2 …` or a glob the shell did not expand (cron lines often quote theirs).
     withTarget(cmd, true);
     cmd.action(action('report', async (positionals: string[], flags: ReportFlags) => {
-      const formats = [flags.json, flags.prometheus || flags.textfile !== undefined, flags.vhostmd].filter(Boolean).length;
-      if (formats > 1) throw new NearfieldError('USAGE', 'choose one of --json, --prometheus/--textfile, --vhostmd');
+      const formats = [flags.json, flags.jsonl, flags.prometheus || flags.textfile !== undefined, flags.vhostmd].filter(Boolean).length;
+      if (formats > 1) throw new NearfieldError('USAGE', 'choose one of --json, --jsonl, --prometheus/--textfile, --vhostmd');
       const top = positiveInt(flags.top, '--top');
       const parallel = flags.parallel === undefined ? undefined : positiveInt(flags.parallel, '--parallel');
 
@@ -68,6 +69,7 @@ export const command = defineCommand({
       else if (flags.prometheus) process.stdout.write(renderPrometheus(reports, collectors, { instance: flags.instance }));
       else if (flags.vhostmd) process.stdout.write(renderVhostmd(reports, collectors));
       else if (flags.json) printJson(reports);
+      else if (flags.jsonl) printJsonl(reports);
       else process.stdout.write(renderReportTable(reports, collectors));
 
       let partial = false;

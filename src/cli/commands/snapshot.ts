@@ -3,7 +3,7 @@
 import { Option } from 'commander';
 import { captureSnapshot, type PauseMethod } from '../../snapshot/capture.js';
 import { NearfieldError } from '../../errors.js';
-import { action, chatty, printJson } from '../output.js';
+import { action, chatty, printJson, printJsonl } from '../output.js';
 import { defineCommand } from '../define.js';
 
 interface SnapshotFlags {
@@ -17,6 +17,7 @@ interface SnapshotFlags {
   diskAfterResume?: boolean;
   sha256?: boolean;
   json?: boolean;
+  jsonl?: boolean;
   quiet?: boolean;
 }
 
@@ -35,6 +36,7 @@ export const command = defineCommand({
     .option('--disk-after-resume', 'copy the disk after resuming (shorter pause, disk may be newer than RAM)')
     .option('--sha256', 'record sha256 of the copies in the manifest (reads them again)')
     .option('--json', 'print the manifest as JSON')
+    .option('--jsonl', 'print the manifest as one JSON line')
     .option('-q, --quiet', 'no progress on stderr')
     .action(action('snapshot', async (dir: string, flags: SnapshotFlags) => {
       const pause = pauseMethod(flags);
@@ -51,6 +53,7 @@ export const command = defineCommand({
       });
       if (progress) process.stderr.write('\n');
       if (flags.json) return printJson(manifest);
+      if (flags.jsonl) return printJsonl([manifest]);
       const lines = [
         `snapshot: ${dir}`,
         `consistency: ${manifest.consistency}` + (manifest.pause.windowMs !== null ? ` (paused ${manifest.pause.windowMs} ms via ${manifest.pause.method})` : ''),
