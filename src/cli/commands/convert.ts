@@ -4,8 +4,9 @@ import { resolve } from 'node:path';
 import { Option } from 'commander';
 import { callAsync, native } from '../../native/gateway.js';
 import { ExitCode, NearfieldError } from '../../errors.js';
-import { action, chatty, printJson, warn, type OutputOptions } from '../output.js';
+import { action, chatty, printJson, printJsonl, warn, type OutputOptions } from '../output.js';
 import { defineCommand } from '../define.js';
+import type { ConvertResult } from '../../generated/records.js';
 
 interface ConvertOptions extends OutputOptions {
   to?: string;
@@ -21,6 +22,7 @@ export const command = defineCommand({
     .addOption(new Option('--to <format>', 'elf: ELF64 core, PT_LOAD p_paddr = guest-physical address, VMCOREINFO note; raw: offset = guest-physical address').choices(['elf', 'raw']).makeOptionMandatory())
     .addOption(new Option('--ram-layout <layout>', 'how a raw input maps to guest-physical addresses (auto, qemu-pc, qemu-q35, firecracker, flat)'))
     .option('--json', 'print what was written as one JSON document')
+    .option('--jsonl', 'print it as one JSON line')
     .option('-q, --quiet', 'no progress on stderr')
     .action(action('convert', async (input: string, output: string, opts: ConvertOptions) => {
       if (resolve(input) === resolve(output)) throw new NearfieldError('USAGE', 'the output must be a new file, not the input');
@@ -31,7 +33,13 @@ export const command = defineCommand({
       try {
         const r = await callAsync(input, () => job.start());
         if (progress) bar(job.bytesDone(), job.totalBytes(), true);
-        if (opts.json) printJson({ input, output, to: opts.to, ...r });
+        const doc: ConvertResult = {
+          schemaVersion: 1, input, output, to: opts.to === 'raw' ? 'raw' : 'elf', inputFormat: r.inputFormat, ranges: r.ranges,
+          memoryBytes: r.memoryBytes, dataBytes: r.dataBytes, outputBytes: r.outputBytes, excludedPages: r.excludedPages,
+          unreadablePages: r.unreadablePages, hasVmcoreinfo: r.hasVmcoreinfo, warnings: r.warnings, ms: r.millis,
+        };
+        if (opts.json) printJson(doc);
+        else if (opts.jsonl) printJsonl([doc]);
         else {
           const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
           process.stdout.write(
