@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { addHostScenarioTruth, checkScenario, kernelCmdline, SCENARIOS, waitAfterTruth } from './scenarios.mjs';
 import { parseTruth, TRUTH_BEGIN, TRUTH_END } from './truth-parse.mjs';
+import { writeMakedumpfileDumps, writeQemuDumps } from './dumps.mjs';
 
 const IMAGES_DIR = path.dirname(fileURLToPath(import.meta.url));
 const GUEST_SRC = path.join(IMAGES_DIR, 'guest');
@@ -531,6 +532,7 @@ async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, s
     fs.chmodSync(coreFile, 0o644); // QEMU creates it owner-read-only; tests may run as another user
     digHoles(coreFile);
     log(`ELF core written (${dump.completed} bytes of RAM)`);
+    const qemuDumps = await writeQemuDumps(qmp, outDir, log); // kdump-compressed, same instant (dumps.mjs)
     await qmp.execute('quit').catch(() => {});
     await Promise.race([exitPromise, sleep(10000)]);
     if (!exited) throw new BuildError('QEMU did not exit after quit');
@@ -541,6 +543,7 @@ async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, s
       qemu: { version: version.qemu, package: version.package.trim(), binary: 'qemu-system-x86_64', args, command: ['qemu-system-x86_64', ...args] },
       mtree,
       cmdline,
+      qemuDumps,
     };
   } catch (err) {
     kill();
@@ -745,8 +748,10 @@ async function main() {
     }
 
     const coreFile = path.join(outDir, 'core.elf');
+    const vmcores = writeMakedumpfileDumps(outDir, log, memBytes);
+    const dumps = { ...boot.qemuDumps.dumps, ...vmcores.dumps };
     const files = {};
-    for (const name of ['ram.raw', 'core.elf', 'rootfs.ext4', 'serial.log', 'truth-serial.log', 'truth.json']) {
+    for (const name of ['ram.raw', 'core.elf', 'rootfs.ext4', 'serial.log', 'truth-serial.log', 'truth.json', ...Object.keys(dumps)]) {
       const st = fs.statSync(path.join(outDir, name));
       files[name] = { bytes: st.size, allocated_bytes: st.blocks * 512, sha256: sha256File(path.join(outDir, name)) };
     }
@@ -774,6 +779,8 @@ async function main() {
       rootfs,
       hostname: values.hostname,
       core_elf_has_vmcoreinfo: elfHasVmcoreinfo(coreFile),
+      dumps,
+      dumps_skipped: [...boot.qemuDumps.skipped, ...vmcores.skipped],
       truth_pause_delay_ms: boot.pausedAt - boot.endSeenAt,
       scenario,
       panic: truth.scenario.panic ? { message: truth.scenario.panic.message, pid: truth.scenario.panic.pid, comm: truth.scenario.panic.comm, console_ms_after_end: truth.scenario.panic.console_ms_after_end } : null,

@@ -838,5 +838,6 @@ module.exports = nativeBinding
 module.exports.DiskImage = nativeBinding.DiskImage
 module.exports.FileCopy = nativeBinding.FileCopy
 module.exports.Guest = nativeBinding.Guest
+module.exports.RamConvert = nativeBinding.RamConvert
 module.exports.nativeVersion = nativeBinding.nativeVersion
 module.exports.schemaCatalog = nativeBinding.schemaCatalog

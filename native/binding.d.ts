@@ -56,6 +56,34 @@ export declare class Guest {
   close(): void
 }
 
+/** One conversion of a RAM file (raw, ELF core, LiME or kdump) into a new ELF core or raw file. */
+export declare class RamConvert {
+  /** `to` is "elf" or "raw"; `layout` is the raw input's layout (auto, flat, qemu-pc, …). */
+  constructor(input: string, output: string, to: string, layout?: string | undefined | null)
+  /** Start the conversion off the JS thread; resolves when done, rejects with "CODE: message". */
+  start(): Promise<ConvertResult>
+  /** Bytes of guest memory handled so far. */
+  bytesDone(): number
+  /** Bytes of guest memory to handle (0 until the input is open). */
+  totalBytes(): number
+  cancel(): void
+}
+
+export interface ConvertResult {
+  /** The input's format: raw, elf-core, lime, kdump or kdump-flattened. */
+  inputFormat: string
+  ranges: number
+  memoryBytes: number
+  /** Bytes written (non-zero pages); the rest of the output is holes. */
+  dataBytes: number
+  outputBytes: number
+  excludedPages: number
+  unreadablePages: number
+  hasVmcoreinfo: boolean
+  warnings: Array<string>
+  millis: number
+}
+
 export interface CopyResult {
   /** "reflink" or "sparse-copy". */
   method: string
@@ -65,7 +93,7 @@ export interface CopyResult {
 }
 
 export interface GuestOptions {
-  /** Guest RAM: raw memory file, ELF core or LiME. */
+  /** Guest RAM: raw memory file, ELF core, LiME or kdump-compressed dump. */
   ram: string
   /** Raw RAM layout: auto (default), flat, qemu-pc, qemu-q35, firecracker, firecracker-1.12, NAME:SPLIT. */
   layout?: string

@@ -10,7 +10,7 @@ export type { DiskOpenOptions } from './disk.js';
 export { NearfieldError, ExitCode, type ErrorCode } from './errors.js';
 export * from './generated/records.js';
 
-/** Open a guest's RAM (raw file, QEMU ELF core or LiME) and discover its kernel. */
+/** Open a guest's RAM (raw file, QEMU ELF core, LiME or kdump-compressed dump) and discover its kernel. */
 export async function openGuest(ram: string | GuestOpenOptions): Promise<Guest> {
   return Guest.open(typeof ram === 'string' ? { ram } : ram);
 }

@@ -9,7 +9,7 @@ import type { Guest as NativeGuest } from '../native/binding.js';
 
 /** Where the RAM is, and the fallbacks and cache use the CLI flags give. */
 export interface GuestOpenOptions {
-  /** Guest RAM: raw memory file, QEMU ELF core or LiME. */
+  /** Guest RAM: raw memory file, QEMU ELF core, LiME or kdump-compressed dump. */
   ram: string;
   /** Raw RAM layout: auto (default), qemu-pc, qemu-q35, firecracker, flat[:SPLIT]. */
   layout?: string;

@@ -18,7 +18,7 @@ export interface Target {
   name: string;
   /** The snapshot directory, when the target is one. */
   dir?: string;
-  /** RAM source: raw memory file, ELF core or LiME. */
+  /** RAM source: raw memory file, ELF core, LiME or kdump-compressed dump. */
   ram?: string;
   /** Raw RAM layout ('auto' when unsaid): qemu-pc, qemu-q35, firecracker, flat, or NAME:SPLIT forms the native side parses. */
   ramLayout: string;

@@ -62,6 +62,7 @@ const cases: Record<string, { args: () => string[]; schema: string; line?: strin
   inspect: { args: () => ['inspect', '--disk', s.disk], schema: id('inspect.schema.json') },
   report: { args: () => ['report', '--ram', s.ram, '--disk', s.disk], schema: id('report-vm.schema.json'), line: id('report-vm.schema.json') },
   snapshot: { args: () => ['snapshot', join(scratch, `snap-${++snapshots}`), '--disk', s.disk, '--paused'], schema: id('snapshot.schema.json') },
+  convert: { args: () => ['convert', s.ram, join(scratch, `convert-${++snapshots}.elf`), '--to', 'elf'], schema: id('convert.schema.json') },
 };
 
 describe('every command with --json', () => {

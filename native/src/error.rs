@@ -19,6 +19,9 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The words every "page left out of the dump" fault carries.
+pub const EXCLUDED_BY_DUMP: &str = "page excluded by the dump";
+
 impl Error {
     pub fn code(&self) -> &'static str {
         match self {
@@ -38,6 +41,17 @@ impl Error {
         Error::BadData(msg.into())
     }
 
+    /// A page the RAM source deliberately left out (a filtered kdump, `makedumpfile -d`): a FAULT whose text
+    /// says so, so walkers' warnings and `ps`'s cmdline errors carry the reason instead of "not backed".
+    pub fn excluded(addr: u64, why: impl fmt::Display) -> Self {
+        Error::Fault { addr, what: format!("{EXCLUDED_BY_DUMP} ({why})") }
+    }
+
+    /// True for a FAULT made by `excluded` (also after `context` or a virtual-address rewrite kept its text).
+    pub fn is_excluded(&self) -> bool {
+        matches!(self, Error::Fault { what, .. } if what.contains(EXCLUDED_BY_DUMP))
+    }
+
     /// Prefix the message with context ("reading task_struct at 0x…: …"), keeping the code.
     pub fn context(self, ctx: impl fmt::Display) -> Self {
         match self {
@@ -53,6 +67,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::Fault { addr, what } if what.contains(EXCLUDED_BY_DUMP) => write!(f, "{what} (address {addr:#x})"),
             Error::Fault { addr, what } => write!(f, "{what} (address {addr:#x} is not backed by guest memory)"),
             Error::BadData(m) | Error::Unsupported(m) | Error::NotFound(m) | Error::Io(m) => f.write_str(m),
         }

@@ -11,7 +11,7 @@ export function withTarget(cmd: Command, many = false): Command {
   if (many) cmd.argument('[targets...]', 'snapshot directories, or globs of them (default: the embedded sample guest in images/)');
   else cmd.argument('[target]', 'snapshot directory (default: the embedded sample guest in images/)');
   return cmd
-    .option('--ram <file>', 'guest RAM: raw memory file, QEMU ELF core or LiME')
+    .option('--ram <file>', 'guest RAM: raw memory file, QEMU ELF core, LiME or kdump-compressed dump')
     .option('--disk <image>', 'guest disk image: raw, MBR/GPT partitioned or qcow2')
     .addOption(new Option('--ram-layout <layout>', 'how a raw RAM file maps to guest-physical addresses (auto, qemu-pc, qemu-q35, firecracker, flat)'))
     .option('--partition <n>', 'partition number on the disk (default: the Linux root partition)')

@@ -4,6 +4,7 @@
 export const commandIndex: readonly { file: string; name: string | null; aliases: readonly string[]; collectors: boolean }[] = [
   { file: 'buddyinfo.js', name: 'buddyinfo', aliases: [], collectors: true },
   { file: 'cat.js', name: 'cat', aliases: [], collectors: false },
+  { file: 'convert.js', name: 'convert', aliases: [], collectors: false },
   { file: 'df.js', name: 'df', aliases: [], collectors: true },
   { file: 'dmesg.js', name: 'dmesg', aliases: [], collectors: true },
   { file: 'find.js', name: 'find', aliases: [], collectors: false },

@@ -121,7 +121,7 @@ export interface KernelInfo {
   schemaVersion: 1;
   /** The RAM file, as given. */
   ram: string;
-  /** raw, elf-core or lime. */
+  /** raw, elf-core, lime, kdump or kdump-flattened. */
   format: string;
   /** The layout used for a raw file (and why, when guessed). */
   layout: string;
@@ -585,6 +585,36 @@ export interface FileEntry {
 export interface FoundFile {
   path: string;
   type: FileType;
+}
+
+/** A RAM file rewritten as an ELF core or flat raw RAM: what was read and what was written. */
+export interface ConvertResult {
+  schemaVersion: 1;
+  /** The RAM file read, as given. */
+  input: string;
+  /** The file written, as given. */
+  output: string;
+  /** elf or raw. */
+  to: "elf" | "raw";
+  /** raw, elf-core, lime, kdump or kdump-flattened. */
+  inputFormat: string;
+  /** Guest-physical ranges written (one PT_LOAD each in an ELF core). */
+  ranges: number;
+  /** Guest memory those ranges cover. */
+  memoryBytes: number;
+  /** Bytes written: the non-zero pages; the rest of the output are holes. */
+  dataBytes: number;
+  /** Apparent size of the output. */
+  outputBytes: number;
+  /** Pages a filtered dump (makedumpfile -d) left out: zeros in the output. */
+  excludedPages: number;
+  /** Pages the input could not give (corrupt): zeros in the output. */
+  unreadablePages: number;
+  /** The ELF core carries a VMCOREINFO note (always false for raw output). */
+  hasVmcoreinfo: boolean;
+  warnings: string[];
+  /** How long the conversion took. */
+  ms: number;
 }
 
 /** Files under a guest directory matching a name and type, bounded. */

@@ -14,7 +14,7 @@ use crate::walkers::Context;
 
 #[napi(object)]
 pub struct GuestOptions {
-    /// Guest RAM: raw memory file, ELF core or LiME.
+    /// Guest RAM: raw memory file, ELF core, LiME or kdump-compressed dump.
     pub ram: String,
     /// Raw RAM layout: auto (default), flat, qemu-pc, qemu-q35, firecracker, firecracker-1.12, NAME:SPLIT.
     pub layout: Option<String>,

@@ -2,6 +2,7 @@
 
 use napi_derive::napi;
 
+mod convert;
 mod disk;
 mod guest;
 mod snapshot;

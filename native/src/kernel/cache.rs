@@ -125,6 +125,7 @@ fn source_code(s: Source) -> u8 {
         Source::Scan => 6,
         Source::ElfNote => 7,
         Source::Cache => 8,
+        Source::DumpHeader => 9,
     }
 }
 
@@ -139,6 +140,7 @@ fn source_from(c: u8) -> Option<Source> {
         6 => Source::Scan,
         7 => Source::ElfNote,
         8 => Source::Cache,
+        9 => Source::DumpHeader,
         _ => return None,
     })
 }

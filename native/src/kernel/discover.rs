@@ -10,7 +10,8 @@ use super::cache::{self, Profile};
 use super::vmcoreinfo::{self, Vmcoreinfo};
 use super::{Kernel, KernelFacts, Member, Source, Symbols, Types};
 use crate::mem::paging::{PageTables, X86AddressSpaces, START_KERNEL_MAP};
-use crate::mem::{MappedRam, PhysicalMemory, RamFormat, VirtualMemory};
+use crate::mem::source::is_raw_file;
+use crate::mem::{open_source, PhysicalMemory, RamFormat, VirtualMemory};
 use crate::{Error, Result};
 
 /// What to open and which fallbacks the user gave.
@@ -80,7 +81,8 @@ pub fn discover(opts: &DiscoverOptions) -> Result<Discovery> {
     // kernel's page tables do not map it under QEMU pc, try the other machines before giving up.
     let guessed_big = matches!(&first, Err(Error::BadData(_)) | Err(Error::NotFound(_)))
         && spec.eq_ignore_ascii_case("auto")
-        && std::fs::metadata(&opts.ram).map(|m| m.len() > 0xB000_0000).unwrap_or(false);
+        && std::fs::metadata(&opts.ram).map(|m| m.len() > 0xB000_0000).unwrap_or(false)
+        && is_raw_file(&opts.ram);
     if guessed_big {
         for alt in ["qemu-q35", "firecracker", "firecracker-1.12"] {
             if let Ok(d) = discover_with_layout(opts, alt, true) {
@@ -93,9 +95,7 @@ pub fn discover(opts: &DiscoverOptions) -> Result<Discovery> {
 
 fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> Result<Discovery> {
     let mut clock = Clock::new();
-    let ram = Arc::new(MappedRam::open(&opts.ram, layout)?);
-    let info = ram.info.clone();
-    let phys: Arc<dyn PhysicalMemory> = ram;
+    let (phys, info) = open_source(&opts.ram, layout)?;
     let mut report = DiscoveryReport {
         format: info.format.map_or("raw", RamFormat::as_str).to_string(),
         layout: if retried { format!("{}; auto: qemu-pc did not map the kernel, this layout does", info.layout) } else { info.layout.clone() },
@@ -103,16 +103,18 @@ fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> 
         missing_bytes: info.missing_bytes,
         ..Default::default()
     };
-    if info.missing_bytes > 0 {
+    report.warnings.extend(info.warnings.iter().cloned());
+    if info.missing_bytes > 0 && info.warnings.is_empty() {
         report.warnings.push(format!("the RAM file is truncated: {} bytes its headers promise are missing", info.missing_bytes));
     }
     clock.lap("open");
 
     let mut facts = KernelFacts::default();
-    // 1. VMCOREINFO: the ELF core's note, else a scan of RAM.
+    // 1. VMCOREINFO: the ELF core's note or the kdump header's copy, else a scan of RAM.
+    let from_dump = matches!(info.format, Some(RamFormat::Kdump | RamFormat::KdumpFlattened));
     let found = match info.notes.vmcoreinfo.as_deref().map(Vmcoreinfo::parse) {
         Some(Ok(v)) => {
-            facts.sources.insert("vmcoreinfo".into(), Source::ElfNote);
+            facts.sources.insert("vmcoreinfo".into(), if from_dump { Source::DumpHeader } else { Source::ElfNote });
             Ok(v)
         }
         _ => {
@@ -255,10 +257,19 @@ fn choose_address_space(
     for c in cpus {
         candidates.push((c.cr3 & 0x000F_FFFF_FFFF_F000, if c.la57() { 5 } else { 4 }, Source::ElfNote, Source::ElfNote));
     }
+    let mut source_error: Option<Error> = None;
     for (root, levels, root_src, level_src) in candidates {
         let Ok(pt) = PageTables::new(phys.clone(), root, levels) else { continue };
         // The kernel maps its own page table: init_top_pgt's virtual address walks to its physical one.
-        if pt.translate(top).map(|t| t.phys) == Ok(dtb) {
+        let walked = pt.translate(top);
+        if let Err(e @ (Error::BadData(_) | Error::Unsupported(_))) = &walked {
+            source_error.get_or_insert_with(|| e.clone()); // a damaged source, not a wrong guess
+        } else if let Err(e) = &walked {
+            if e.is_excluded() || e.to_string().contains("truncated") {
+                source_error.get_or_insert_with(|| e.clone());
+            }
+        }
+        if walked.map(|t| t.phys) == Ok(dtb) {
             facts.dtb = root;
             facts.paging_levels = levels;
             facts.sources.insert("dtb".into(), root_src);
@@ -266,6 +277,9 @@ fn choose_address_space(
             return X86AddressSpaces::new(phys.clone(), root, levels);
         }
         report.warnings.push(format!("page-table root {root:#x} ({levels}-level) does not map init_top_pgt; tried the next"));
+    }
+    if let Some(e) = source_error {
+        return Err(e.context("no page-table root maps the kernel"));
     }
     Err(Error::bad(format!(
         "no page-table root maps the kernel: init_top_pgt at {top:#x} should be physical {dtb:#x} (is --ram-layout right?)"

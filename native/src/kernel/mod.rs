@@ -15,6 +15,8 @@ pub enum Source {
     Scan,
     ElfNote,
     Cache,
+    /// The dump's own header (a kdump's VMCOREINFO).
+    DumpHeader,
 }
 
 impl Source {
@@ -29,6 +31,7 @@ impl Source {
             Source::Scan => "scan",
             Source::ElfNote => "elf-note",
             Source::Cache => "cache",
+            Source::DumpHeader => "dump-header",
         }
     }
 }

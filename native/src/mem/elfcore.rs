@@ -57,6 +57,8 @@ pub struct CoreNotes {
 pub struct ParsedCore {
     pub segments: Vec<Segment>,
     pub notes: CoreNotes,
+    /// The PT_NOTE segments' bytes, concatenated.
+    pub raw_notes: Vec<u8>,
     pub missing_bytes: u64,
 }
 
@@ -90,6 +92,7 @@ pub fn parse(bytes: &[u8], file_len: u64) -> Result<ParsedCore> {
     }
     let mut segments = Vec::new();
     let mut notes = CoreNotes::default();
+    let mut raw_notes = Vec::new();
     let mut missing = 0u64;
     for i in 0..phnum {
         let at = (phoff as u128) + (i as u128) * (phentsize as u128);
@@ -117,11 +120,12 @@ pub fn parse(bytes: &[u8], file_len: u64) -> Result<ParsedCore> {
                 let end = start.saturating_add(p_filesz as usize);
                 let data = bytes.get(start..end).ok_or_else(|| short("PT_NOTE", p_offset))?;
                 parse_notes(data, p_offset, &mut notes)?;
+                raw_notes.extend_from_slice(data);
             }
             _ => {}
         }
     }
-    Ok(ParsedCore { segments, notes, missing_bytes: missing })
+    Ok(ParsedCore { segments, notes, raw_notes, missing_bytes: missing })
 }
 
 fn align4(n: usize) -> usize {
@@ -129,7 +133,7 @@ fn align4(n: usize) -> usize {
 }
 
 /// Walk one PT_NOTE segment: Elf64_Nhdr { namesz, descsz, type } + name + desc, each padded to 4.
-fn parse_notes(data: &[u8], file_off: u64, out: &mut CoreNotes) -> Result<()> {
+pub(crate) fn parse_notes(data: &[u8], file_off: u64, out: &mut CoreNotes) -> Result<()> {
     let mut pos = 0usize;
     for _ in 0..MAX_NOTES {
         if pos + 12 > data.len() {

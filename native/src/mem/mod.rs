@@ -15,11 +15,13 @@ pub struct Segment {
     pub len: u64,
 }
 
-/// Guest-physical memory, whatever file it comes from (raw+layout, ELF core, LiME).
-/// Reads are bounds-checked: any byte not backed by the source gives `Error::Fault`.
+/// Guest-physical memory, whatever file it comes from (raw+layout, ELF core, LiME, kdump).
+/// Reads are bounds-checked: any byte not backed by the source gives `Error::Fault` (a page a filtered
+/// dump left out gives `Error::excluded`, a FAULT that says so).
 pub trait PhysicalMemory: Send + Sync {
     fn read_phys(&self, addr: u64, buf: &mut [u8]) -> crate::Result<()>;
-    /// Zero-copy view of a physical range when it is contiguous in the source.
+    /// Zero-copy view of a physical range when it is contiguous and uncompressed in the source; callers
+    /// fall back to `read_phys` on any error (a compressed source never offers one).
     fn phys_slice(&self, addr: u64, len: usize) -> crate::Result<&[u8]>;
     /// The backed ranges, sorted by start.
     fn ranges(&self) -> &[PhysRange];
@@ -44,11 +46,14 @@ pub trait VirtualMemory {
     fn read_virt(&self, addr: u64, buf: &mut [u8]) -> crate::Result<()>;
 }
 
+pub mod convert;
 pub mod elfcore;
+pub mod kdump;
 pub mod layout;
 pub mod lime;
+pub mod page_cache;
 pub mod paging;
 pub mod source;
 
 pub use paging::{PageTables, X86AddressSpaces};
-pub use source::{open_ram, MappedRam, RamFormat, SourceInfo};
+pub use source::{open_ram, open_source, MappedRam, RamFormat, SourceInfo};

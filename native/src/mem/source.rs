@@ -1,8 +1,9 @@
 //! RAM sources: a read-only mmap of the RAM file plus the map from guest-physical ranges to file offsets.
 //!
-//! Every format (raw + layout, ELF core, LiME) reduces to a sorted list of segments; reads look the
-//! address up, check it against what the file really holds, and copy. A sparse 16 GiB file costs one
-//! mapping of address space and nothing else.
+//! Every uncompressed format (raw + layout, ELF core, LiME) reduces to a sorted list of segments; reads look
+//! the address up, check it against what the file really holds, and copy. A sparse 16 GiB file costs one
+//! mapping of address space and nothing else. kdump-compressed dumps are their own source (mem::kdump);
+//! `open_source` sniffs the file and picks.
 
 use std::fs::File;
 use std::path::Path;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use memmap2::Mmap;
 
 use super::elfcore::{self, CoreNotes};
+use super::kdump::{self, KdumpRam};
 use super::layout::{self, RawLayout};
 use super::lime;
 use super::{PhysRange, PhysicalMemory, Segment};
@@ -22,6 +24,9 @@ pub enum RamFormat {
     Raw,
     ElfCore,
     Lime,
+    /// kdump-compressed, standard ("KDUMP   ") or flattened ("makedumpfile") form.
+    Kdump,
+    KdumpFlattened,
 }
 
 impl RamFormat {
@@ -30,6 +35,8 @@ impl RamFormat {
             RamFormat::Raw => "raw",
             RamFormat::ElfCore => "elf-core",
             RamFormat::Lime => "lime",
+            RamFormat::Kdump => "kdump",
+            RamFormat::KdumpFlattened => "kdump-flattened",
         }
     }
 }
@@ -47,6 +54,12 @@ pub struct SourceInfo {
     pub notes: CoreNotes,
     /// Bytes the headers promise but the file does not hold (truncated file).
     pub missing_bytes: u64,
+    /// The source's own ELF notes as stored (ELF PT_NOTE contents, a kdump's note area), for `convert`.
+    pub raw_notes: Vec<u8>,
+    /// Soft damage the source itself found (a truncated or incomplete dump).
+    pub warnings: Vec<String>,
+    /// Pages of the memory map that the dump left out (a filtered kdump).
+    pub excluded_pages: u64,
 }
 
 /// Guest-physical memory backed by a mapped file.
@@ -66,29 +79,72 @@ impl std::fmt::Debug for MappedRam {
 }
 
 const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
-const KDUMP_MAGIC: &[u8; 8] = b"KDUMP   ";
 
-/// Open a RAM file (raw, ELF core or LiME, sniffed from its first bytes) as physical memory.
+/// Open a RAM file (raw, ELF core, LiME or kdump, sniffed from its first bytes) as physical memory.
 pub fn open_ram(path: &Path, layout: &str) -> Result<Arc<dyn PhysicalMemory>> {
-    Ok(Arc::new(MappedRam::open(path, layout)?))
+    Ok(open_source(path, layout)?.0)
+}
+
+/// Open a RAM file of any format as physical memory, with the facts about the source.
+pub fn open_source(path: &Path, layout: &str) -> Result<(Arc<dyn PhysicalMemory>, SourceInfo)> {
+    let (file, map, file_len) = map_file(path)?;
+    if kdump::is_kdump(map.get(..map.len().min(64)).unwrap_or(&[])) {
+        let ram = KdumpRam::new(map)?;
+        let kd = &ram.kdump;
+        let info = SourceInfo {
+            format: Some(if kd.flattened { RamFormat::KdumpFlattened } else { RamFormat::Kdump }),
+            layout: kd.describe(),
+            layout_guessed: false,
+            file_len,
+            notes: kd.notes.clone(),
+            missing_bytes: kd.missing_bytes,
+            raw_notes: kd.raw_notes.clone(),
+            warnings: kd.warnings.clone(),
+            excluded_pages: kd.excluded_pages,
+        };
+        return Ok((Arc::new(ram), info));
+    }
+    let ram = MappedRam::from_map(&file, map, file_len, layout)?;
+    let info = ram.info.clone();
+    Ok((Arc::new(ram), info))
+}
+
+/// True when `path` holds a raw memory file (no ELF, LiME or kdump header): only those have a layout to guess.
+pub fn is_raw_file(path: &Path) -> bool {
+    let mut head = [0u8; 16];
+    let Ok(mut f) = File::open(path) else { return false };
+    let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
+    let head = &head[..n];
+    !(head.starts_with(ELF_MAGIC) || lime::is_lime(head) || kdump::is_kdump(head))
+}
+
+/// Map a RAM file read-only.
+fn map_file(path: &Path) -> Result<(File, Mmap, u64)> {
+    let file = File::open(path).map_err(|e| Error::Io(format!("cannot open RAM file: {e}")))?;
+    let file_len = file.metadata().map_err(|e| Error::Io(format!("cannot stat RAM file: {e}")))?.len();
+    if file_len == 0 {
+        return Err(Error::bad("RAM file is empty"));
+    }
+    // SAFETY: the map is read-only and private to us; every access is checked against `file_len`
+    // (the length at open), so a file that was short from the start never faults. A file
+    // truncated by someone else *while* we read can still fault, as with any mmap reader.
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io(format!("cannot mmap RAM file: {e}")))?;
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Random);
+    Ok((file, map, file_len))
 }
 
 impl MappedRam {
+    /// Open an uncompressed RAM file (raw, ELF core or LiME); kdump files go through `open_source`.
     pub fn open(path: &Path, layout_spec: &str) -> Result<MappedRam> {
-        let file = File::open(path).map_err(|e| Error::Io(format!("cannot open RAM file: {e}")))?;
-        let file_len = file.metadata().map_err(|e| Error::Io(format!("cannot stat RAM file: {e}")))?.len();
-        if file_len == 0 {
-            return Err(Error::bad("RAM file is empty"));
-        }
-        // SAFETY: the map is read-only and private to us; every access is checked against `file_len`
-        // (the length at open), so a file that was short from the start never faults. A file
-        // truncated by someone else *while* we read can still fault, as with any mmap reader.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io(format!("cannot mmap RAM file: {e}")))?;
-        #[cfg(unix)]
-        let _ = map.advise(memmap2::Advice::Random);
+        let (file, map, file_len) = map_file(path)?;
+        MappedRam::from_map(&file, map, file_len, layout_spec)
+    }
+
+    fn from_map(file: &File, map: Mmap, file_len: u64, layout_spec: &str) -> Result<MappedRam> {
         let head = map.get(..map.len().min(64)).unwrap_or(&[]);
-        if head.starts_with(KDUMP_MAGIC) {
-            return Err(Error::Unsupported("kdump-compressed dumps (makedumpfile) are not supported; use an ELF core or raw RAM".into()));
+        if kdump::is_kdump(head) {
+            return Err(Error::Unsupported("a kdump-compressed dump is not a mappable RAM file (open it with open_source)".into()));
         }
         let (segments, info) = if head.starts_with(ELF_MAGIC) {
             let core = elfcore::parse(&map, file_len)?;
@@ -99,6 +155,8 @@ impl MappedRam {
                 file_len,
                 notes: core.notes,
                 missing_bytes: core.missing_bytes,
+                raw_notes: core.raw_notes,
+                ..Default::default()
             };
             (core.segments, info)
         } else if lime::is_lime(head) {
@@ -110,6 +168,7 @@ impl MappedRam {
                 file_len,
                 notes: CoreNotes::default(),
                 missing_bytes: missing,
+                ..Default::default()
             };
             (segments, info)
         } else {
@@ -121,11 +180,12 @@ impl MappedRam {
                 file_len,
                 notes: CoreNotes::default(),
                 missing_bytes: 0,
+                ..Default::default()
             };
             (layout::segments(&raw, file_len), info)
         };
         let mut ram = MappedRam::from_segments(Some(map), segments, info)?;
-        ram.data_extents = data_extents(&file, file_len);
+        ram.data_extents = data_extents(file, file_len);
         Ok(ram)
     }
 
@@ -315,11 +375,14 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn kdump_is_unsupported() {
+    fn a_kdump_is_not_mapped_but_opened_as_its_own_source() {
         let mut d = b"KDUMP   ".to_vec();
         d.resize(4096, 0);
         let f = TempFile::new("kdump", &d);
         assert!(matches!(MappedRam::open(&f.0, "auto"), Err(Error::Unsupported(_))));
+        // A header with nothing behind it is refused as a bad kdump, not read as raw RAM.
+        assert!(matches!(open_source(&f.0, "auto"), Err(Error::Unsupported(_) | Error::BadData(_))));
+        assert!(!is_raw_file(&f.0));
     }
 
     #[test]

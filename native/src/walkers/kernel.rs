@@ -38,7 +38,7 @@ pub struct DiscoveryStep {
 pub struct KernelInfo {
     /// The RAM file, as given.
     pub ram: String,
-    /// raw, elf-core or lime.
+    /// raw, elf-core, lime, kdump or kdump-flattened.
     pub format: String,
     /// The layout used for a raw file (and why, when guessed).
     pub layout: String,

@@ -584,6 +584,8 @@ fn read_cmdline_into(k: &Kernel, l: &Layout, task: &mut Task, max: u64) {
         Err(e) => {
             task.cmdline = None;
             task.cmdline_error = Some(match e {
+                // a filtered dump (makedumpfile -d 8 and up) left the process's own pages out
+                Error::Fault { addr, what } if excluded_by_dump(&what) => format!("user page at {addr:#x}: {what}"),
                 Error::Fault { addr, .. } => format!("not resident (user page at {addr:#x})"),
                 other => other.to_string(),
             });
@@ -622,14 +624,21 @@ fn read_cmdline(k: &Kernel, l: &Layout, task: u64, max: u64) -> Result<Vec<Strin
     Ok(body.split(|&b| b == 0).map(latin1).collect())
 }
 
-/// Read user memory page by page, so a fault names the first missing page.
+fn excluded_by_dump(what: &str) -> bool {
+    what.contains(crate::error::EXCLUDED_BY_DUMP)
+}
+
+/// Read user memory page by page, so a fault names the first missing page (and keeps a dump's "excluded").
 fn read_user(vm: &dyn crate::mem::VirtualMemory, addr: u64, buf: &mut [u8]) -> Result<()> {
     let mut done = 0usize;
     while done < buf.len() {
         let at = addr.wrapping_add(done as u64);
         let in_page = (4096 - (at & 4095)) as usize;
         let n = in_page.min(buf.len() - done);
-        vm.read_virt(at, &mut buf[done..done + n]).map_err(|_| Error::fault(at & !4095, "user page"))?;
+        vm.read_virt(at, &mut buf[done..done + n]).map_err(|e| match e {
+            Error::Fault { what, .. } if excluded_by_dump(&what) => Error::Fault { addr: at & !4095, what },
+            _ => Error::fault(at & !4095, "user page"),
+        })?;
         done += n;
     }
     Ok(())
