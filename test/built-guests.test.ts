@@ -7,17 +7,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { builtGuest } from './built-guests.js';
-import { json, run, type Truth } from './walkers-helpers.js';
+import { atEndTolerance, json, PCP_BATCH_PAGES, run, type Truth } from './walkers-helpers.js';
 
 /** /dev/kmsg escapes bytes below space, from 127 up, and the backslash as \xNN (kernel/printk/printk.c). */
 const kmsgEscape = (s: string) => s.replace(/[\x00-\x1f\x7f-\xff\\]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 
-/** What may still move between the at-end re-read and the pause on these guests, after the printer stopped
-    periodic vmstat folding and proactive compaction and folded every CPU's deltas right before re-reading:
-    one refill of a per-CPU free list from the buddy lists (pcp->batch: 15 pages, 60 kB, on these 256 MiB
-    guests; seen on 2 of 14 builds) and slab pages (4–8 kB on 6 of 14; 16 kB allowed); 8 of 14 were exact. */
-const PCP_BATCH = 15;
-const tolerance: Record<string, number> = { MemFree: PCP_BATCH * 4, MemAvailable: PCP_BATCH * 4, Slab: 16, SReclaimable: 16, SUnreclaim: 16, KReclaimable: 16 };
+const tolerance = atEndTolerance;
+const PCP_BATCH = PCP_BATCH_PAGES;
 
 const guests = [
   { name: 'k612-256m', label: 'Debian 6.12 kernel (5-level paging)', levels: 5 },

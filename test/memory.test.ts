@@ -1,15 +1,12 @@
 // meminfo/free/buddyinfo/uptime from outside vs the guest's own /proc (truth.json of the committed sample).
 //
-// truth.c prints /proc/meminfo, buddyinfo and loadavg first, then spends about a second pushing a ~200 KB
-// document through the UART; by the pause MemFree had moved ~1 MB. So it re-reads them (and uptime, the
-// clocks, vmstat) after transmission into static buffers and sends them just before END (truth.at_end),
-// ~70 ms before the pause. Measured on the committed sample against at_end: every meminfo field, every
-// buddy list and the load averages are identical except the anon LRU counters, which still grew after the
-// re-read: Inactive and Inactive(anon) by +60 kB (15 pages), AnonPages by +32 kB (8 pages) — pages faulted
-// in or per-CPU vmstat deltas folded (vmstat_update) in those last milliseconds.
+// truth.c prints /proc/meminfo, buddyinfo and loadavg first, then pushes the document through the UART; by the
+// pause memory had moved. So it re-reads them (and uptime, the clocks, vmstat) after transmission, with vmstat
+// folded and compaction stopped, and sends them just before END (truth.at_end). What may still move between that
+// re-read and the pause is walkers-helpers.ts atEndTolerance (measured on 14 builds).
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { json, readTruth, run, sample, type Truth } from './walkers-helpers.js';
+import { atEndTolerance, json, readTruth, run, sample, type Truth } from './walkers-helpers.js';
 
 let truth: Truth;
 let files: Record<string, string>;
@@ -27,8 +24,7 @@ beforeAll(async () => {
   }
 });
 
-/** kB each field may still move between the at_end re-read and the pause (see the header); absent = identical. */
-const tolerance: Record<string, number> = { Inactive: 60, 'Inactive(anon)': 60, AnonPages: 32 };
+const tolerance = atEndTolerance;
 
 describe.each(['ram.raw', 'core.elf'])('memory on %s', (name) => {
   it('prints the same /proc/meminfo fields, in the same order', () => {
@@ -37,7 +33,7 @@ describe.each(['ram.raw', 'core.elf'])('memory on %s', (name) => {
     expect(out[name]!.meminfo.warnings).toEqual([]);
   });
 
-  it('has every field the guest re-read just before the pause identical, the anon LRU within the stated tolerance', () => {
+  it('has every field the guest re-read just before the pause identical, within the measured tolerance', () => {
     const ours = out[name]!.meminfo.byName as Record<string, number>;
     expect(ours.MemTotal).toBe(truth.meminfo.MemTotal);
     expect(Object.keys(truth.at_end.meminfo)).toEqual(Object.keys(truth.meminfo));
