@@ -1,7 +1,7 @@
 // Kernel discovery on the committed sample guest, checked against the guest's own /proc and uname (truth.json).
 
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -94,6 +94,38 @@ describe('nearfield kernel on the sample guest', () => {
     expect(second.symbolSource).toBe('cache');
     for (const key of ['release', 'kaslrOffset', 'dtb', 'pageOffsetBase', 'symbolCount', 'btfTypeCount']) {
       expect(second[key], key).toEqual(first[key]);
+    }
+  });
+
+  it('remembers where VMCOREINFO is on disk: a warm run reads that page instead of scanning; a stale place is scanned past', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nf-hint-'));
+    try {
+      const ram = join(dir, 'ram.raw');
+      copyFileSync(s.ram, ram);
+      const source = (k: Json) => k.sources.find((f: { fact: string }) => f.fact === 'vmcoreinfo')?.source;
+      const cold = kernelJson(ram);
+      expect(source(cold)).toBe('scan');
+      const hints = readdirSync(cacheDir).filter((f) => f.startsWith('vmcoreinfo-'));
+      expect(hints.length).toBeGreaterThan(0);
+      const warm = kernelJson(ram);
+      expect(source(warm)).toBe('cache');
+      expect(warm.vmcoreinfoPhys).toBe(cold.vmcoreinfoPhys);
+      // A valid-looking note elsewhere whose page-table root maps nothing (a guest rebooted since, say):
+      // discovery finds it does not hold, forgets it and scans.
+      const fake = readFileSync(ram).subarray(Number(BigInt(cold.vmcoreinfoPhys)) - 24, Number(BigInt(cold.vmcoreinfoPhys)) + 4072);
+      const text = fake.toString('latin1').replace(/SYMBOL\(init_top_pgt\)=[0-9a-f]+/, 'SYMBOL(init_top_pgt)=ffffffff80000000');
+      const at = 0x1000;
+      const fd = openSync(ram, 'r+');
+      writeSync(fd, Buffer.from(text, 'latin1'), 0, fake.length, at);
+      closeSync(fd);
+      for (const h of readdirSync(cacheDir).filter((f) => f.startsWith('vmcoreinfo-'))) writeFileSync(join(cacheDir, h), `0x${(at + 24).toString(16)}\n`);
+      const after = kernelJson(ram);
+      expect(source(after)).toBe('scan');
+      expect(after.staleVmcoreinfo).toEqual([`0x${(at + 24).toString(16)}`]); // found first by the scan, passed over
+      expect(after.vmcoreinfoPhys).toBe(cold.vmcoreinfoPhys);
+      expect(after.kaslrOffset).toBe(cold.kaslrOffset);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -141,6 +141,8 @@ export interface KernelInfo {
   /** Physical address of the VMCOREINFO text when found by scanning RAM. */
   vmcoreinfoPhys: Hex | null;
   vmcoreinfoEntries: number;
+  /** VMCOREINFO notes in RAM that did not describe the running kernel (an earlier boot's), passed over. */
+  staleVmcoreinfo: Hex[];
   symbolCount: number;
   symbolSource: string;
   btfTypeCount: number;

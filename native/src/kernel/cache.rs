@@ -88,16 +88,21 @@ pub fn store(key: &str, p: &Arc<Profile>) -> Result<Option<String>> {
         m.insert(key.to_string(), p.clone());
     }
     let Some(path) = file_for(key) else { return Ok(None) };
+    write_atomically(&path, &encode(p))?;
+    Ok(Some(path.display().to_string()))
+}
+
+/// Write beside `path`, then rename: a reader never sees half a file.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::Io(format!("{}: {e}", parent.display())))?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, encode(p)).map_err(|e| Error::Io(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, &path).map_err(|e| {
+    std::fs::write(&tmp, bytes).map_err(|e| Error::Io(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::Io(format!("{}: {e}", path.display()))
-    })?;
-    Ok(Some(path.display().to_string()))
+    })
 }
 
 /// Word-wise multiply-xor hash: catches torn or corrupted files at memory speed (not cryptographic).
@@ -467,25 +472,63 @@ mod tests {
     }
 }
 
-/// Where VMCOREINFO sat in a RAM file, remembered for this process so a warm open skips the scan.
-/// Keyed by path + length + mtime; the note is re-validated when used.
-fn hints() -> &'static Mutex<HashMap<(PathBuf, u64, std::time::SystemTime), u64>> {
-    static HINTS: OnceLock<Mutex<HashMap<(PathBuf, u64, std::time::SystemTime), u64>>> = OnceLock::new();
+/// Where VMCOREINFO sat in a RAM file, remembered per file identity so a warm open reads one page instead of
+/// scanning RAM: in this process, and on disk as `vmcoreinfo-<dev>-<inode>-<size>` in the cache directory.
+/// Not keyed by mtime: a running VM's RAM file changes all the time while the note stays where it is. A hint
+/// is only a place to look: discovery re-validates the note there and the page tables it names, and scans
+/// when they do not hold (a rebooted guest, a replaced file).
+type HintKey = (u64, u64, u64);
+
+fn hints() -> &'static Mutex<HashMap<HintKey, u64>> {
+    static HINTS: OnceLock<Mutex<HashMap<HintKey, u64>>> = OnceLock::new();
     HINTS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-fn hint_key(path: &std::path::Path) -> Option<(PathBuf, u64, std::time::SystemTime)> {
+#[cfg(unix)]
+fn hint_key(path: &std::path::Path) -> Option<HintKey> {
+    use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
-    Some((path.to_path_buf(), m.len(), m.modified().ok()?))
+    Some((m.dev(), m.ino(), m.len()))
+}
+
+#[cfg(not(unix))]
+fn hint_key(_path: &std::path::Path) -> Option<HintKey> {
+    None
+}
+
+fn hint_file(k: HintKey) -> Option<PathBuf> {
+    dir().map(|d| d.join(format!("vmcoreinfo-{:x}-{:x}-{:x}", k.0, k.1, k.2)))
 }
 
 pub fn vmcoreinfo_hint(path: &std::path::Path) -> Option<u64> {
     let k = hint_key(path)?;
-    hints().lock().ok()?.get(&k).copied()
+    if let Some(at) = hints().lock().ok()?.get(&k).copied() {
+        return Some(at);
+    }
+    let text = std::fs::read_to_string(hint_file(k)?).ok()?;
+    u64::from_str_radix(text.trim().strip_prefix("0x")?, 16).ok()
 }
 
 pub fn remember_vmcoreinfo(path: &std::path::Path, phys: u64) {
-    if let (Some(k), Ok(mut h)) = (hint_key(path), hints().lock()) {
+    let Some(k) = hint_key(path) else { return };
+    if let Ok(mut h) = hints().lock() {
         h.insert(k, phys);
+    }
+    // On disk for the next process; a failure only costs that process a scan.
+    if let Some(file) = hint_file(k) {
+        if std::fs::read_to_string(&file).ok().as_deref() != Some(&format!("{phys:#x}\n")) {
+            let _ = write_atomically(&file, format!("{phys:#x}\n").as_bytes());
+        }
+    }
+}
+
+/// Forget a hint that did not hold.
+pub fn forget_vmcoreinfo(path: &std::path::Path) {
+    let Some(k) = hint_key(path) else { return };
+    if let Ok(mut h) = hints().lock() {
+        h.remove(&k);
+    }
+    if let Some(file) = hint_file(k) {
+        let _ = std::fs::remove_file(file);
     }
 }

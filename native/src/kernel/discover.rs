@@ -34,6 +34,8 @@ pub struct DiscoveryReport {
     pub layout_guessed: bool,
     pub missing_bytes: u64,
     pub vmcoreinfo_phys: Option<u64>,
+    /// VMCOREINFO notes found in RAM that did not describe the running kernel (earlier boots'), passed over.
+    pub stale_vmcoreinfo: Vec<u64>,
     pub cache_hit: bool,
     pub cache_file: Option<String>,
     /// (step, milliseconds) in order.
@@ -110,49 +112,75 @@ fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> 
     clock.lap("open");
 
     let mut facts = KernelFacts::default();
-    // 1. VMCOREINFO: the ELF core's note or the kdump header's copy, else a scan of RAM.
+    // 1. VMCOREINFO: the ELF core's note or the kdump header's copy, else where the cache remembers it, else a
+    //    scan of RAM.
     let from_dump = matches!(info.format, Some(RamFormat::Kdump | RamFormat::KdumpFlattened));
-    let found = match info.notes.vmcoreinfo.as_deref().map(Vmcoreinfo::parse) {
-        Some(Ok(v)) => {
-            facts.sources.insert("vmcoreinfo".into(), if from_dump { Source::DumpHeader } else { Source::ElfNote });
-            Ok(v)
-        }
+    let mut found: Result<(Vmcoreinfo, Source)> = match info.notes.vmcoreinfo.as_deref().map(Vmcoreinfo::parse) {
+        Some(Ok(v)) => Ok((v, if from_dump { Source::DumpHeader } else { Source::ElfNote })),
         _ => {
             let hinted = if opts.use_cache { cache::vmcoreinfo_hint(&opts.ram) } else { None }
                 .and_then(|at| vmcoreinfo::read_note_at(phys.as_ref(), at).ok());
             match hinted {
-                Some(v) => Ok(v),
-                None => vmcoreinfo::scan(phys.as_ref()),
+                Some(v) => Ok((v, Source::Cache)),
+                None => vmcoreinfo::scan(phys.as_ref()).map(|v| (v, Source::Scan)),
             }
-            .inspect(|v| {
-                facts.sources.insert("vmcoreinfo".into(), Source::Scan);
-                if let Some(at) = v.phys_addr {
-                    cache::remember_vmcoreinfo(&opts.ram, at);
-                }
-            })
         }
     };
     clock.lap("vmcoreinfo");
 
-    // 2. Paging: DTB from init_top_pgt, checked by walking the kernel's own mapping of itself. Without
-    //    VMCOREINFO, a System.map and the banner's place in RAM give KASLR and the DTB (as Volatility scans).
-    let (vmci, spaces, given) = match found {
-        Ok(vmci) => {
-            report.vmcoreinfo_phys = vmci.phys_addr;
-            facts_from_vmcoreinfo(&vmci, &mut facts)?;
-            let spaces = choose_address_space(&phys, &vmci, &info.notes.qemu_cpus, &mut facts, &mut report)?;
-            (vmci, spaces, None)
+    // 2. Paging: DTB from init_top_pgt, checked by walking the kernel's own mapping of itself. A note found in
+    //    RAM whose page tables do not map the kernel is stale (an earlier boot's, left in RAM; a remembered
+    //    place that no longer holds): the scan moves on past it. Without VMCOREINFO, a System.map and the
+    //    banner's place in RAM give KASLR and the DTB (as Volatility scans).
+    let mut stale = 0usize;
+    let (vmci, spaces, given) = loop {
+        match found {
+            Ok((vmci, source)) => {
+                // facts and warnings of this attempt only: a stale note's are not the running kernel's
+                let (mut f, mut attempt) = (KernelFacts::default(), DiscoveryReport::default());
+                match facts_from_vmcoreinfo(&vmci, &mut f).and_then(|()| choose_address_space(&phys, &vmci, &info.notes.qemu_cpus, &mut f, &mut attempt)) {
+                    Ok(spaces) => {
+                        facts = f;
+                        report.warnings.extend(attempt.warnings);
+                        facts.sources.insert("vmcoreinfo".into(), source);
+                        report.vmcoreinfo_phys = vmci.phys_addr;
+                        if let (Some(at), Source::Scan | Source::Cache) = (vmci.phys_addr, source) {
+                            cache::remember_vmcoreinfo(&opts.ram, at);
+                        }
+                        break (vmci, spaces, None);
+                    }
+                    Err(e) if matches!(source, Source::Scan | Source::Cache) && stale < MAX_STALE_NOTES => {
+                        stale += 1;
+                        let at = vmci.phys_addr.unwrap_or(0);
+                        if source == Source::Scan {
+                            report.stale_vmcoreinfo.push(at);
+                        }
+                        found = if source == Source::Cache {
+                            cache::forget_vmcoreinfo(&opts.ram);
+                            vmcoreinfo::scan(phys.as_ref())
+                        } else {
+                            vmcoreinfo::scan_after(phys.as_ref(), Some(at))
+                        }
+                        .map(|v| (v, Source::Scan))
+                        .map_err(|next| if matches!(next, Error::NotFound(_)) { e } else { next });
+                        if let Err(e) = found {
+                            return Err(e);
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(Error::NotFound(m)) => {
+                let Some(linked) = load_given(opts, 0) else {
+                    return Err(Error::NotFound(format!("{m}; without VMCOREINFO, give --system-map, --vmlinux or --isf (or check --ram-layout)")));
+                };
+                let linked = linked?;
+                let spaces = locate_by_banner(&phys, linked.symbols.as_ref(), &mut facts)?;
+                let given = load_given(opts, facts.kaslr_offset).ok_or_else(|| Error::NotFound("fallback profile vanished".into()))??;
+                break (Vmcoreinfo::default(), spaces, Some(given));
+            }
+            Err(e) => return Err(e),
         }
-        Err(Error::NotFound(m)) => {
-            let Some(linked) = load_given(opts, 0) else {
-                return Err(Error::NotFound(format!("{m}; without VMCOREINFO, give --system-map, --vmlinux or --isf (or check --ram-layout)")));
-            };
-            let linked = linked?;
-            let spaces = locate_by_banner(&phys, linked.symbols.as_ref(), &mut facts)?;
-            let given = load_given(opts, facts.kaslr_offset).ok_or_else(|| Error::NotFound("fallback profile vanished".into()))??;
-            (Vmcoreinfo::default(), spaces, Some(given))
-        }
-        Err(e) => return Err(e),
     };
     clock.lap("paging");
 
@@ -586,6 +614,9 @@ impl Types for VmcoreinfoTypes {
         Source::Vmcoreinfo
     }
 }
+
+/// Stale VMCOREINFO notes (earlier boots') passed over before giving up.
+const MAX_STALE_NOTES: usize = 8;
 
 /// vmlinux BTF is a few MB; refuse a symbol range that would have us copy gigabytes.
 const MAX_BTF_BYTES: u64 = 64 << 20;

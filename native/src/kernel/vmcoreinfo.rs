@@ -160,7 +160,9 @@ fn scan_windows<T>(
                     &copy
                 }
             };
-            if let Some(found) = visit(at, window, at + (len as u64) < end) {
+            let found = visit(at, window, at + (len as u64) < end);
+            phys.release(at, SCAN_CHUNK.min(len));
+            if let Some(found) = found {
                 return Ok(Some(found));
             }
             at += SCAN_CHUNK as u64;
@@ -169,8 +171,49 @@ fn scan_windows<T>(
     Ok(None)
 }
 
-/// Scan all of guest RAM for the VMCOREINFO note (memchr's memmem over the mapped file).
+/// Scan guest RAM for the VMCOREINFO note: first at page starts only, where 4.15+ kernels put it
+/// (crash_save_vmcoreinfo_init(): alloc_pages_exact(), note header at offset 0), which reads 24 bytes per page;
+/// then, for older kernels whose note sat in .bss, everywhere (memchr's memmem over every byte).
 pub fn scan(phys: &dyn PhysicalMemory) -> Result<Vmcoreinfo> {
+    scan_after(phys, None)
+}
+
+/// The next note past the note text at `after` (None: from the start), in the same order as `scan`: a
+/// caller that finds a note stale (an earlier boot's, left in RAM) asks for the one after it.
+pub fn scan_after(phys: &dyn PhysicalMemory, after: Option<u64>) -> Result<Vmcoreinfo> {
+    if let Some(v) = scan_page_aligned(phys, after)? {
+        return Ok(v);
+    }
+    scan_anywhere(phys, after)
+}
+
+/// The note header as it sits at the start of its page: n_namesz = 11, n_descsz (any), n_type = 0, the name.
+fn page_note(hay: &[u8], page: usize) -> Option<(usize, &[u8])> {
+    let head = hay.get(page..page + raw::NHDR_LEN + raw::NAME_PADDED)?;
+    if head[0..4] != [11, 0, 0, 0] || head[8..12] != [0, 0, 0, 0] || &head[12..23] != raw::NOTE_NAME {
+        return None;
+    }
+    note_text_at(hay, page + raw::NHDR_LEN)
+}
+
+fn scan_page_aligned(phys: &dyn PhysicalMemory, after: Option<u64>) -> Result<Option<Vmcoreinfo>> {
+    const PAGE: u64 = 4096;
+    scan_windows(phys, raw::NHDR_LEN + raw::NAME_PADDED + raw::MAX_DESC, |at, hay, more| {
+        let first = (at.div_ceil(PAGE) * PAGE - at) as usize;
+        let last = if more { SCAN_CHUNK } else { hay.len() };
+        for page in (first..last).step_by(PAGE as usize) {
+            if let Some((text_at, text)) = page_note(hay, page).filter(|(t, _)| after.is_none_or(|a| at + *t as u64 > a)) {
+                if let Ok(mut v) = Vmcoreinfo::parse(&String::from_utf8_lossy(text)) {
+                    v.phys_addr = Some(at + text_at as u64);
+                    return Some(v);
+                }
+            }
+        }
+        None
+    })
+}
+
+fn scan_anywhere(phys: &dyn PhysicalMemory, after: Option<u64>) -> Result<Vmcoreinfo> {
     let finder = memmem::Finder::new(raw::NOTE_NAME);
     let overlap = raw::NHDR_LEN + raw::NAME_PADDED + raw::MAX_DESC;
     let found = scan_windows(phys, overlap, |at, hay, more| {
@@ -178,7 +221,7 @@ pub fn scan(phys: &dyn PhysicalMemory) -> Result<Vmcoreinfo> {
             if hit >= SCAN_CHUNK + raw::NHDR_LEN && more {
                 break; // the next window sees it with its header
             }
-            if let Some((text_at, text)) = note_text_at(hay, hit) {
+            if let Some((text_at, text)) = note_text_at(hay, hit).filter(|(t, _)| after.is_none_or(|a| at + *t as u64 > a)) {
                 if let Ok(mut v) = Vmcoreinfo::parse(&String::from_utf8_lossy(text)) {
                     v.phys_addr = Some(at + text_at as u64);
                     return Some(v);
@@ -290,6 +333,19 @@ mod tests {
         assert_eq!(again, v);
         assert!(read_note_at(&m, 0x1000 + 12).is_err());
         assert!(read_note_at(&m, 3).is_err());
+    }
+
+    #[test]
+    fn the_page_aligned_note_is_found_first_and_an_unaligned_one_only_without_it() {
+        let mut m = VecMem::new(1 << 20);
+        let old = note_bytes("OSRELEASE=unaligned\n");
+        m.0[0x2010..0x2010 + old.len()].copy_from_slice(&old);
+        let mut only_unaligned = VecMem::new(1 << 20);
+        only_unaligned.0[0x2010..0x2010 + old.len()].copy_from_slice(&old);
+        let note = note_bytes(TEXT);
+        m.0[0x5000..0x5000 + note.len()].copy_from_slice(&note);
+        assert_eq!(scan(&m).unwrap().phys_addr, Some(0x5000 + 24));
+        assert_eq!(scan(&only_unaligned).unwrap().release(), Some("unaligned"));
     }
 
     #[test]

@@ -328,6 +328,26 @@ impl PhysicalMemory for MappedRam {
     fn ranges(&self) -> &[PhysRange] {
         &self.ranges
     }
+
+    fn release(&self, addr: u64, len: usize) {
+        let Some(map) = &self.map else { return };
+        let end = addr.saturating_add(len as u64);
+        for s in &self.segments {
+            let (a, b) = (addr.max(s.gpa), end.min(s.gpa + s.len));
+            if a >= b {
+                continue;
+            }
+            // whole pages inside the range only: a neighbour's bytes stay mapped
+            let from = (s.file_offset + (a - s.gpa)).div_ceil(4096) * 4096;
+            let to = ((s.file_offset + (b - s.gpa)) / 4096) * 4096;
+            if to > from {
+                // SAFETY: the map is read-only and private: MADV_DONTNEED only drops our page-table entries to
+                // the page cache; a later read faults the same file bytes back in. No slice handed out
+                // earlier is still in use by then (scans release a window after visiting it).
+                let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from as usize, (to - from) as usize) };
+            }
+        }
+    }
 }
 
 #[cfg(test)]

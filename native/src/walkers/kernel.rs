@@ -58,6 +58,8 @@ pub struct KernelInfo {
     /// Physical address of the VMCOREINFO text when found by scanning RAM.
     pub vmcoreinfo_phys: Option<Hex>,
     pub vmcoreinfo_entries: usize,
+    /// VMCOREINFO notes in RAM that did not describe the running kernel (an earlier boot's), passed over.
+    pub stale_vmcoreinfo: Vec<Hex>,
     pub symbol_count: usize,
     pub symbol_source: String,
     pub btf_type_count: usize,
@@ -93,6 +95,7 @@ fn walk(cx: &Context, _: &NoOptions) -> Result<KernelInfo> {
         page_size: f.page_size,
         vmcoreinfo_phys: r.vmcoreinfo_phys.map(Hex),
         vmcoreinfo_entries: f.vmcoreinfo.len(),
+        stale_vmcoreinfo: r.stale_vmcoreinfo.iter().copied().map(Hex).collect(),
         symbol_count: k.symbols.len(),
         symbol_source: source("symbols", k.symbols.source()),
         btf_type_count: k.types.type_count(),

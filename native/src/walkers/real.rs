@@ -146,3 +146,12 @@ fn taint_flags_come_from_the_guest() {
     assert_eq!(letters, "PFSRMBUDAWCIOELKXTN");
     assert_eq!(flags.iter().filter(|f| f.module).map(|f| f.set).collect::<String>(), "PFCOEKXTN");
 }
+
+/// The sample's VMCOREINFO note sits at a page start (4.15+ alloc_pages_exact), where the fast scan looks.
+#[test]
+fn vmcoreinfo_note_is_page_aligned_on_the_real_guest() {
+    let Some(dir) = guest_dir() else { return };
+    let ram = crate::mem::source::open_ram(&dir.join("ram.raw"), "auto").unwrap();
+    let v = crate::kernel::vmcoreinfo::scan(ram.as_ref()).unwrap();
+    assert_eq!(v.phys_addr.unwrap() % 4096, 24, "note text 24 bytes into its page");
+}
