@@ -1,5 +1,7 @@
-//! The kernel profile cache: decoded symbols (+ raw BTF) of one boot, keyed by BUILD-ID + KERNELOFFSET,
-//! in memory for this process and on disk under $XDG_CACHE_HOME/nearfield (never next to the images).
+//! The kernel profile cache: decoded symbols (+ raw BTF) of one kernel build, keyed by its BUILD-ID, in memory
+//! for this process and on disk under $XDG_CACHE_HOME/nearfield (never next to the images). Symbols are stored
+//! at their link-time addresses and relocated by each boot's KASLR offset when loaded, so every VM running
+//! the same kernel shares one file.
 //!
 //! File format (little-endian, ours): magic "NFPROF\0\0", version u32, reserved u32, payload length u64,
 //! checksum of the payload u64 (see `checksum`), payload = symbol source u8, symbol count u32, BTF type
@@ -15,7 +17,19 @@ use super::{Source, Symbols, Types};
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"NFPROF\0\0";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
+/// The kernel image's virtual range (arch/x86 __START_KERNEL_map + KERNEL_IMAGE_SIZE, 1 GiB with KASLR): only
+/// these addresses move with KASLR; per-CPU offsets and absolute symbols do not.
+const IMAGE_START: u64 = 0xffff_ffff_8000_0000;
+const IMAGE_END: u64 = IMAGE_START + (1 << 30);
+/// Profiles and VMCOREINFO places kept on disk; older ones are removed when a new one is written.
+const KEEP_PROFILES: usize = 16;
+const KEEP_HINTS: usize = 512;
+
+/// Move a kernel-image address by `delta` (KASLR applied or removed); others stay.
+fn relocate(addr: u64, delta: u64) -> u64 {
+    if (IMAGE_START..IMAGE_END).contains(&addr) { addr.wrapping_add(delta) } else { addr }
+}
 const ENTRY_LEN: usize = 16;
 const HEADER_LEN: usize = 32;
 const MAX_SYMBOLS: u32 = 4_000_000;
@@ -30,14 +44,14 @@ pub struct Profile {
     pub btf: Option<Arc<Vec<u8>>>,
 }
 
-/// Cache key: "<build-id>-<kaslr offset hex>", restricted to safe file-name characters.
-pub fn key(build_id: &str, kaslr_offset: u64) -> String {
-    let id: String = build_id.chars().filter(|c| c.is_ascii_alphanumeric()).take(80).collect();
-    format!("{id}-{kaslr_offset:x}")
+/// Cache key: the build id, restricted to safe file-name characters.
+pub fn key(build_id: &str) -> String {
+    build_id.chars().filter(|c| c.is_ascii_alphanumeric()).take(80).collect()
 }
 
-fn memo() -> &'static Mutex<HashMap<String, Arc<Profile>>> {
-    static MEMO: OnceLock<Mutex<HashMap<String, Arc<Profile>>>> = OnceLock::new();
+/// Profiles of this process, by key and KASLR offset (their symbols are relocated for that boot).
+fn memo() -> &'static Mutex<HashMap<(String, u64), Arc<Profile>>> {
+    static MEMO: OnceLock<Mutex<HashMap<(String, u64), Arc<Profile>>>> = OnceLock::new();
     MEMO.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
@@ -65,8 +79,8 @@ pub fn clear_memory() {
 
 /// A cached profile: from this process's memory, else from disk. A corrupt file is an error the caller
 /// reports as a warning (and the next store rewrites it).
-pub fn load(key: &str) -> Result<Option<(Arc<Profile>, Option<String>)>> {
-    if let Some(p) = memo().lock().ok().and_then(|m| m.get(key).cloned()) {
+pub fn load(key: &str, kaslr: u64) -> Result<Option<(Arc<Profile>, Option<String>)>> {
+    if let Some(p) = memo().lock().ok().and_then(|m| m.get(&(key.to_string(), kaslr)).cloned()) {
         return Ok(Some((p, Some("memory".into()))));
     }
     let Some(path) = file_for(key) else { return Ok(None) };
@@ -75,21 +89,41 @@ pub fn load(key: &str) -> Result<Option<(Arc<Profile>, Option<String>)>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::Io(format!("{}: {e}", path.display()))),
     };
-    let p = Arc::new(decode(bytes).map_err(|e| e.context(path.display()))?);
+    let p = Arc::new(decode(bytes, kaslr).map_err(|e| e.context(path.display()))?);
     if let Ok(mut m) = memo().lock() {
-        m.insert(key.to_string(), p.clone());
+        m.insert((key.to_string(), kaslr), p.clone());
     }
     Ok(Some((p, Some(path.display().to_string()))))
 }
 
 /// Keep the profile in memory and write it to disk (atomically: temp file + rename).
-pub fn store(key: &str, p: &Arc<Profile>) -> Result<Option<String>> {
+pub fn store(key: &str, kaslr: u64, p: &Arc<Profile>) -> Result<Option<String>> {
     if let Ok(mut m) = memo().lock() {
-        m.insert(key.to_string(), p.clone());
+        m.insert((key.to_string(), kaslr), p.clone());
     }
     let Some(path) = file_for(key) else { return Ok(None) };
-    write_atomically(&path, &encode(p))?;
+    write_atomically(&path, &encode(p, kaslr))?;
+    if let Some(d) = dir() {
+        evict(&d, ".nfprof", KEEP_PROFILES);
+    }
     Ok(Some(path.display().to_string()))
+}
+
+/// Keep the `keep` newest files of the cache directory whose names end (or start) with `pattern`.
+fn evict(dir: &std::path::Path, pattern: &str, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(pattern) || n.starts_with(pattern)))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if files.len() <= keep {
+        return;
+    }
+    files.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, f) in files.into_iter().skip(keep) {
+        let _ = std::fs::remove_file(f);
+    }
 }
 
 /// Write beside `path`, then rename: a reader never sees half a file.
@@ -150,7 +184,8 @@ fn source_from(c: u8) -> Option<Source> {
     })
 }
 
-pub fn encode(p: &Profile) -> Vec<u8> {
+/// The profile as a file, its kernel-image addresses made link-time again (KASLR offset `kaslr` removed).
+pub fn encode(p: &Profile, kaslr: u64) -> Vec<u8> {
     let mut all: Vec<(String, u64)> = p.symbols.all().into_iter().filter(|(n, _)| n.len() <= u16::MAX as usize).collect();
     all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     // Names repeat (static symbols): the one the table itself answers with goes first, and lookups
@@ -176,7 +211,7 @@ pub fn encode(p: &Profile) -> Vec<u8> {
         let mut e = [0u8; ENTRY_LEN];
         e[0..4].copy_from_slice(&(names.len() as u32).to_le_bytes());
         e[4..6].copy_from_slice(&(name.len() as u16).to_le_bytes());
-        e[8..16].copy_from_slice(&addr.to_le_bytes());
+        e[8..16].copy_from_slice(&relocate(*addr, kaslr.wrapping_neg()).to_le_bytes());
         entries.extend_from_slice(&e);
         names.extend_from_slice(name.as_bytes());
     }
@@ -208,6 +243,8 @@ struct CachedSymbols {
     names_at: usize,
     count: usize,
     source: Source,
+    /// This boot's KASLR offset, added to kernel-image addresses as they are read.
+    kaslr: u64,
 }
 
 impl CachedSymbols {
@@ -217,7 +254,7 @@ impl CachedSymbols {
         let off = u32::from_le_bytes([e[0], e[1], e[2], e[3]]) as usize;
         let len = u16::from_le_bytes([e[4], e[5]]) as usize;
         let addr = u64::from_le_bytes([e[8], e[9], e[10], e[11], e[12], e[13], e[14], e[15]]);
-        (&self.bytes[self.names_at + off..self.names_at + off + len], addr)
+        (&self.bytes[self.names_at + off..self.names_at + off + len], relocate(addr, self.kaslr))
     }
 }
 
@@ -305,7 +342,8 @@ impl Reader<'_> {
     }
 }
 
-pub fn decode(bytes: Vec<u8>) -> Result<Profile> {
+/// A profile file, its symbols relocated for a boot with KASLR offset `kaslr`.
+pub fn decode(bytes: Vec<u8>, kaslr: u64) -> Result<Profile> {
     let mut r = Reader { b: &bytes, pos: 0 };
     if r.take(8)? != MAGIC {
         return Err(Error::bad("not a nearfield profile cache file"));
@@ -357,7 +395,7 @@ pub fn decode(bytes: Vec<u8>) -> Result<Profile> {
     let btf = (!btf.is_empty()).then(|| Arc::new(btf));
     let types: Option<Arc<dyn Types>> =
         btf.clone().map(|b| Arc::new(LazyBtfTypes { btf: b, count: type_count, parsed: OnceLock::new() }) as Arc<dyn Types>);
-    let symbols = CachedSymbols { bytes: Arc::new(bytes), entries_at, names_at, count, source };
+    let symbols = CachedSymbols { bytes: Arc::new(bytes), entries_at, names_at, count, source, kaslr };
     Ok(Profile { symbols: Arc::new(symbols), symbols_source: source, types, btf })
 }
 
@@ -374,14 +412,27 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let bytes = encode(&sample());
-        let p = decode(bytes).unwrap();
+        let bytes = encode(&sample(), 0);
+        let p = decode(bytes, 0).unwrap();
         assert_eq!(p.symbols.address_of("jiffies_64"), Some(0xffff_ffff_8be0_79c0));
         assert_eq!(p.symbols.address_of("jiffies"), None);
         assert_eq!(p.symbols.address_of("zzz"), None);
         assert_eq!(p.symbols.address_of("init_task"), Some(0xffff_ffff_8be1_aa40));
         assert_eq!(p.symbols.len(), 2);
         assert_eq!(p.symbols_source, Source::Kallsyms);
+    }
+
+    #[test]
+    fn one_file_serves_every_boot_of_a_build_relocated_by_its_kaslr_offset() {
+        // this boot: KASLR 0x0a600000; a percpu offset and an absolute symbol do not move
+        let boot = vec![("init_task".to_string(), 0xffff_ffff_8be1_aa40), ("fixed_percpu_data".to_string(), 0x0), ("jiffies_64".to_string(), 0xffff_ffff_8be0_79c0)];
+        let p = Profile { symbols: Arc::new(SymbolList::new(boot, Source::Kallsyms)), symbols_source: Source::Kallsyms, types: None, btf: None };
+        let file = encode(&p, 0x0a60_0000);
+        let same = decode(file.clone(), 0x0a60_0000).unwrap();
+        assert_eq!(same.symbols.address_of("init_task"), Some(0xffff_ffff_8be1_aa40));
+        let other = decode(file, 0x1c20_0000).unwrap();
+        assert_eq!(other.symbols.address_of("init_task"), Some(0xffff_ffff_8be1_aa40 - 0x0a60_0000 + 0x1c20_0000));
+        assert_eq!(other.symbols.address_of("fixed_percpu_data"), Some(0));
     }
 
     /// A table that prefers the second of two same-named symbols (as kallsyms prefers globals).
@@ -410,7 +461,7 @@ mod tests {
         list.push(("sym07".into(), 0x9999));
         list.push(("sym07".into(), 0x0001));
         let p = Profile { symbols: Arc::new(Prefers(list)), symbols_source: Source::Kallsyms, types: None, btf: None };
-        let back = decode(encode(&p)).unwrap();
+        let back = decode(encode(&p, 0), 0).unwrap();
         assert_eq!(back.symbols.address_of("sym07"), Some(0x9999));
         assert_eq!(back.symbols.address_of("sym00"), Some(0x1000));
         assert_eq!(back.symbols.address_of("sym49"), Some(0x1000 + 49));
@@ -420,17 +471,17 @@ mod tests {
 
     #[test]
     fn corrupt_files_are_refused() {
-        let bytes = encode(&sample());
+        let bytes = encode(&sample(), 0);
         for cut in [0, 7, 20, bytes.len() - 1] {
-            assert!(decode(bytes[..cut].to_vec()).is_err());
+            assert!(decode(bytes[..cut].to_vec(), 0).is_err());
         }
         let mut flipped = bytes.clone();
         let last = flipped.len() - 3;
         flipped[last] ^= 0x40;
-        assert!(decode(flipped).is_err());
+        assert!(decode(flipped, 0).is_err());
         let mut v2 = bytes.clone();
         v2[8] = 9;
-        assert!(decode(v2).is_err());
+        assert!(decode(v2, 0).is_err());
         // A consistent checksum over a lying count is still refused without a huge allocation.
         let mut lie = bytes[..HEADER_LEN].to_vec();
         let mut payload = vec![1u8];
@@ -439,35 +490,35 @@ mod tests {
         lie[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
         lie[24..32].copy_from_slice(&checksum(&payload).to_le_bytes());
         lie.extend(payload);
-        assert!(decode(lie).is_err());
+        assert!(decode(lie, 0).is_err());
         // An entry pointing past the names blob, with a valid checksum.
-        let good = encode(&sample());
+        let good = encode(&sample(), 0);
         let mut payload = good[HEADER_LEN..].to_vec();
         payload[13..17].copy_from_slice(&1000u32.to_le_bytes());
         let mut bad = good[..HEADER_LEN].to_vec();
         bad[24..32].copy_from_slice(&checksum(&payload).to_le_bytes());
         bad.extend(payload);
-        assert!(decode(bad).is_err());
+        assert!(decode(bad, 0).is_err());
     }
 
     #[test]
     fn store_and_load_from_disk() {
         let dir = std::env::temp_dir().join(format!("nearfield-cache-test-{}", std::process::id()));
         std::env::set_var("NEARFIELD_CACHE_DIR", &dir);
-        let k = key("ab/../cd", 0x1400000);
-        assert_eq!(k, "abcd-1400000");
-        let file = store(&k, &Arc::new(sample())).unwrap().unwrap();
+        let k = key("ab/../cd");
+        assert_eq!(k, "abcd");
+        let file = store(&k, 0x1400000, &Arc::new(sample())).unwrap().unwrap();
         assert!(file.starts_with(dir.to_str().unwrap()));
         clear_memory();
-        let (p, from) = load(&k).unwrap().unwrap();
+        let (p, from) = load(&k, 0x1400000).unwrap().unwrap();
         assert_eq!(from.as_deref(), Some(file.as_str()));
         assert_eq!(p.symbols.address_of("jiffies_64"), Some(0xffff_ffff_8be0_79c0));
-        let (_, from) = load(&k).unwrap().unwrap();
+        let (_, from) = load(&k, 0x1400000).unwrap().unwrap();
         assert_eq!(from.as_deref(), Some("memory"));
         clear_memory();
         std::fs::write(&file, b"NFPROF\0\0garbage").unwrap();
-        assert!(load(&k).is_err());
-        assert!(load("absent-0").unwrap().is_none());
+        assert!(load(&k, 0x1400000).is_err());
+        assert!(load("absent", 0).unwrap().is_none());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -516,8 +567,10 @@ pub fn remember_vmcoreinfo(path: &std::path::Path, phys: u64) {
     }
     // On disk for the next process; a failure only costs that process a scan.
     if let Some(file) = hint_file(k) {
-        if std::fs::read_to_string(&file).ok().as_deref() != Some(&format!("{phys:#x}\n")) {
-            let _ = write_atomically(&file, format!("{phys:#x}\n").as_bytes());
+        if std::fs::read_to_string(&file).ok().as_deref() != Some(&format!("{phys:#x}\n")) && write_atomically(&file, format!("{phys:#x}\n").as_bytes()).is_ok() {
+            if let Some(d) = dir() {
+                evict(&d, "vmcoreinfo-", KEEP_HINTS);
+            }
         }
     }
 }

@@ -185,11 +185,11 @@ fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> 
     clock.lap("paging");
 
     // 3. Symbols and types: the cache, else kallsyms + BTF from RAM, else what VMCOREINFO carries.
-    let key = facts.build_id.as_deref().map(|b| cache::key(b, facts.kaslr_offset));
+    let key = facts.build_id.as_deref().map(cache::key);
     let mut profile: Option<Arc<Profile>> = None;
     if opts.use_cache {
         if let Some(k) = &key {
-            match cache::load(k) {
+            match cache::load(k, facts.kaslr_offset) {
                 Ok(Some((p, file))) => {
                     report.cache_hit = true;
                     report.cache_file = file;
@@ -208,7 +208,7 @@ fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> 
             let p = Arc::new(p);
             if opts.use_cache {
                 if let Some(k) = &key {
-                    match cache::store(k, &p) {
+                    match cache::store(k, facts.kaslr_offset, &p) {
                         Ok(file) => report.cache_file = file,
                         Err(e) => report.warnings.push(format!("kernel profile not cached: {e}")),
                     }
