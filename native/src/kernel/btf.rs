@@ -601,7 +601,8 @@ pub fn types_from_btf(bytes: Vec<u8>) -> Result<Arc<dyn Types>> {
 pub fn scan_phys_for_vmlinux_btf(phys: &dyn PhysicalMemory) -> Result<Vec<u8>> {
     let mut best: Option<(u64, Vec<u8>)> = None;
     let mut candidates = 0usize;
-    for range in phys.ranges() {
+    // Holes of a sparse file read as zeros: skip them, and give back each window once searched.
+    for range in phys.scan_ranges() {
         let mut start = range.start;
         let end = range.start + range.len;
         while start < end {
@@ -632,6 +633,7 @@ pub fn scan_phys_for_vmlinux_btf(phys: &dyn PhysicalMemory) -> Result<Vec<u8>> {
                     }
                 }
             }
+            phys.release(start, len);
             start += SCAN_CHUNK as u64;
         }
     }

@@ -634,7 +634,6 @@ mod tests {
     /// first assumes QEMU pc, the page walk refuses it, and q35 is found. No kallsyms: VMCOREINFO's
     /// symbols and offsets are what is left, with warnings.
     #[test]
-    #[ignore = "slow until btf::scan_phys_for_vmlinux_btf skips sparse holes via scan_ranges(): it touches 3 GiB twice"]
     fn auto_layout_is_checked_by_the_page_walk() {
         use std::os::unix::fs::FileExt;
         const GIB: u64 = 1 << 30;
