@@ -838,5 +838,7 @@ module.exports = nativeBinding
 module.exports.DiskImage = nativeBinding.DiskImage
 module.exports.FileCopy = nativeBinding.FileCopy
 module.exports.Guest = nativeBinding.Guest
+module.exports.checkRamLayout = nativeBinding.checkRamLayout
+module.exports.imageKind = nativeBinding.imageKind
 module.exports.nativeVersion = nativeBinding.nativeVersion
 module.exports.schemaCatalog = nativeBinding.schemaCatalog

@@ -39,6 +39,8 @@ pub struct DiscoveryReport {
     pub timings: Vec<(String, f64)>,
     /// Soft failures: a fallback taken, a check that did not hold.
     pub warnings: Vec<String>,
+    /// Guest memory the source lacks (a truncated file): every reader's output may be partial. Also in `warnings`.
+    pub damage: Vec<String>,
 }
 
 pub struct Discovery {
@@ -92,10 +94,26 @@ pub fn discover(opts: &DiscoverOptions) -> Result<Discovery> {
 }
 
 fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> Result<Discovery> {
-    let mut clock = Clock::new();
+    let clock = Clock::new();
     let ram = Arc::new(MappedRam::open(&opts.ram, layout)?);
+    let phys: Arc<dyn PhysicalMemory> = ram.clone();
+    // A file that stops short of the RAM the guest booted with fails somewhere in discovery; say why.
+    let truncated = crate::mem::e820::truncation(phys.as_ref());
+    match discover_in(opts, &ram, phys, retried, clock) {
+        Ok(mut d) => {
+            d.report.warnings.extend(truncated.iter().cloned());
+            d.report.damage.extend(truncated);
+            Ok(d)
+        }
+        Err(e) => match truncated {
+            Some(t) => Err(Error::bad(format!("{t} (discovery stopped at: {e})"))),
+            None => Err(e),
+        },
+    }
+}
+
+fn discover_in(opts: &DiscoverOptions, ram: &MappedRam, phys: Arc<dyn PhysicalMemory>, retried: bool, mut clock: Clock) -> Result<Discovery> {
     let info = ram.info.clone();
-    let phys: Arc<dyn PhysicalMemory> = ram;
     let mut report = DiscoveryReport {
         format: info.format.map_or("raw", RamFormat::as_str).to_string(),
         layout: if retried { format!("{}; auto: qemu-pc did not map the kernel, this layout does", info.layout) } else { info.layout.clone() },
@@ -104,7 +122,14 @@ fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> 
         ..Default::default()
     };
     if info.missing_bytes > 0 {
-        report.warnings.push(format!("the RAM file is truncated: {} bytes its headers promise are missing", info.missing_bytes));
+        let what = if info.format == Some(RamFormat::ElfCore) { "ELF core" } else { "RAM file" };
+        let promised = info.file_len.saturating_add(info.missing_bytes);
+        let damage = format!(
+            "the {what} is truncated: it is {} bytes, its headers describe {promised} ({} bytes of guest memory missing)",
+            info.file_len, info.missing_bytes
+        );
+        report.warnings.push(damage.clone());
+        report.damage.push(damage);
     }
     clock.lap("open");
 

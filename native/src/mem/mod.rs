@@ -44,6 +44,7 @@ pub trait VirtualMemory {
     fn read_virt(&self, addr: u64, buf: &mut [u8]) -> crate::Result<()>;
 }
 
+pub mod e820;
 pub mod elfcore;
 pub mod layout;
 pub mod lime;
