@@ -1,7 +1,7 @@
 // `nearfield report` end to end on the sample guest: values against the in-guest truth, every output format, several VMs at once.
 
 import { describe, expect, it, beforeAll } from 'vitest';
-import { mkdtempSync, mkdirSync, symlinkSync, readFileSync, readdirSync, openSync, closeSync, ftruncateSync, copyFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, symlinkSync, readFileSync, readdirSync, openSync, closeSync, ftruncateSync, copyFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
@@ -221,6 +221,7 @@ describe('report over several VMs', () => {
     expect(table.status).toBe(3);
     expect(table.stdout).toMatch(/^== README \(.*README\) — FAILED: not a snapshot directory/m);
     expect(table.stderr).toBe('');
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('every target down: exit 1, still one report each', () => {
@@ -229,6 +230,7 @@ describe('report over several VMs', () => {
     const r = run(['report', join(root, 'empty'), '--json']);
     expect(r.status).toBe(1);
     expect((JSON.parse(r.stdout) as VmReport[]).map((x) => [x.vm, x.up])).toEqual([['empty', false]]);
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('a glob that matches nothing is a one-line error, exit 1', () => {
