@@ -588,6 +588,7 @@ function checkWorkload(truth, { dummyLoaded }) {
     'nf-small': 'S', 'nf-big': 'S', 'nf-threads': 'S', 'nf-longcmd': 'S', 'nf-user': 'S', 'nf-nice': 'S', 'nf) odd (x': 'S',
     'nf-stopped': 'T', 'nf-zparent': 'S', 'nf-zombie': 'Z', 'nf-spin': 'R', truth: 'R',
     'nf-net-srv': 'S', 'nf-net-cli': 'S', 'nf-files': 'S', 'nf-pipe-rd': 'S', 'nf-batch': 'S',
+    'nf-session': 'S', 'nf-session-fg': 'S',
   };
   const proc = (comm) => truth.processes.find((q) => q.comm === comm);
   for (const [comm, state] of Object.entries(expected)) {
@@ -604,6 +605,15 @@ function checkWorkload(truth, { dummyLoaded }) {
     if (!p.kernel_thread && !p.mm_skipped && p.state !== 'Z' && (!p.maps?.length || !p.environ)) problems.push(`pid ${p.pid} ${p.comm}: no maps or environ`);
   }
   want(proc('nf-pipe-rd').wchan === 'pipe_read', `nf-pipe-rd waits in ${proc('nf-pipe-rd').wchan}, expected pipe_read`);
+
+  // The session with a controlling terminal (ps STAT "s", "+", "L"): /proc/PID/stat fields 5–8 and VmLck.
+  const stat = (p) => p.raw.stat.slice(p.raw.stat.lastIndexOf(')') + 2).split(' ');
+  const [leader, member] = [proc('nf-session'), proc('nf-session-fg')];
+  const [ls, ms] = [stat(leader), stat(member)];
+  want(ls[3] === String(leader.pid) && ls[2] === String(leader.pid), `nf-session is not a session and group leader (pgrp ${ls[2]}, session ${ls[3]})`);
+  want(ls[4] !== '0' && ls[5] === String(leader.pid), `nf-session has no controlling terminal in its foreground (tty_nr ${ls[4]}, tpgid ${ls[5]})`);
+  want(ms[2] === String(leader.pid) && ms[3] === String(leader.pid) && ms[5] === String(leader.pid), `nf-session-fg is not in nf-session's foreground group (${ms.slice(2, 6)})`);
+  want(/^VmLck:\s+[1-9]/m.test(leader.raw.status) && /^VmLck:\s+0 /m.test(member.raw.status), 'nf-session has no mlock()ed memory, or nf-session-fg has');
 
   // Sockets: listeners, established pairs with data left unread, datagram sockets, unix sockets.
   const tcp = (state, address, port) => truth.net.tcp.find((t) => t.state === state && t.local_address === address && t.local_port === port);

@@ -839,5 +839,7 @@ module.exports.DiskImage = nativeBinding.DiskImage
 module.exports.FileCopy = nativeBinding.FileCopy
 module.exports.Guest = nativeBinding.Guest
 module.exports.RamConvert = nativeBinding.RamConvert
+module.exports.checkRamLayout = nativeBinding.checkRamLayout
+module.exports.imageKind = nativeBinding.imageKind
 module.exports.nativeVersion = nativeBinding.nativeVersion
 module.exports.schemaCatalog = nativeBinding.schemaCatalog

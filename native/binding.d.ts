@@ -52,6 +52,8 @@ export declare class Guest {
   exportIsf(path: string): number
   /** Raw VMCOREINFO lines as [key, value] pairs. */
   vmcoreinfo(): Array<Array<string>>
+  /** Guest memory the RAM file lacks (a truncated file), one sentence each: what every reader's output may miss. */
+  damage(): Array<string>
   /** Release the RAM mapping and the profile now rather than at garbage collection; later calls fail. */
   close(): void
 }
@@ -68,6 +70,12 @@ export declare class RamConvert {
   totalBytes(): number
   cancel(): void
 }
+
+/**
+ * Check a raw RAM layout (`--ram-layout`: auto, flat, qemu-pc, qemu-q35, firecracker, firecracker-1.12,
+ * NAME:SPLIT) before anything is opened, so a typo is a usage error; returns how it reads.
+ */
+export declare function checkRamLayout(spec: string): string
 
 export interface ConvertResult {
   /** The input's format: raw, elf-core, lime, kdump or kdump-flattened. */
@@ -103,6 +111,12 @@ export interface GuestOptions {
   /** Use and write the kernel profile cache (default true). */
   useCache?: boolean
 }
+
+/**
+ * What the file's first 4 KiB say it is when it is a disk image ("an ext4 filesystem image", "a qcow2 disk
+ * image" …), or null (also for an unreadable file).
+ */
+export declare function imageKind(path: string): string | null
 
 /** Version of the native core, to check that the addon and the JS side match. */
 export declare function nativeVersion(): string

@@ -60,6 +60,11 @@ export class Guest {
     return call(this.ram, () => this.handle.vmcoreinfo()) as [string, string][];
   }
 
+  /** What the RAM file lacks of the guest's memory (it is truncated), one sentence each; empty when whole. */
+  damage(): string[] {
+    return call(this.ram, () => this.handle.damage());
+  }
+
   /** Unmap the RAM now; later calls fail. */
   close(): void {
     this.handle.close();

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, statSync, readdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { NearfieldError } from './errors.js';
+import { fromNative, native } from './native/gateway.js';
 
 /** Options every command accepts to say what to look at. */
 export interface TargetOptions {
@@ -48,9 +49,18 @@ const ramNames = ['ram.raw', 'memory.raw', 'mem.raw', 'ram', 'memory', 'snapshot
 const coreNames = ['core.elf', 'vmcore', 'memory.lime', 'ram.lime'];
 const diskNames = ['rootfs.ext4', 'rootfs.img', 'disk.qcow2', 'disk.img', 'disk.raw', 'rootfs.qcow2'];
 
-export async function resolveTarget(positional: string | undefined, opts: TargetOptions): Promise<Target> {
+/**
+ * What a command reads: `positional` (a snapshot directory), or the files given with --ram/--disk, or the
+ * embedded sample. `command` names the command in hints. Usage errors (exit 2): a directory and --ram/--disk
+ * together (one VM, one source for each), an unknown --ram-layout, a bad --partition.
+ */
+export async function resolveTarget(positional: string | undefined, opts: TargetOptions, command = 'ps'): Promise<Target> {
   const partition = parsePartition(opts.partition);
+  if (opts.ramLayout !== undefined) checkRamLayout(opts.ramLayout);
   const ramLayout = opts.ramLayout ?? 'auto';
+  if (positional !== undefined && (opts.ram || opts.disk)) {
+    throw new NearfieldError('USAGE', `give a snapshot directory or --ram/--disk files, not both (the directory "${positional}" names its own ${opts.ram ? 'RAM file' : 'disk image'})`);
+  }
   if (positional === undefined && (opts.ram || opts.disk)) {
     const ram = opts.ram ? checkFile(opts.ram, '--ram') : undefined;
     const disk = opts.disk ? checkFile(opts.disk, '--disk') : undefined;
@@ -61,8 +71,9 @@ export async function resolveTarget(positional: string | undefined, opts: Target
   const path = resolve(positional);
   if (!existsSync(path)) throw new NearfieldError('NOT_FOUND', 'no such snapshot directory or file', positional);
   if (!statSync(path).isDirectory()) {
-    throw new NearfieldError('USAGE', 'a target is a snapshot directory; give files with --ram and --disk', positional,
-      `nearfield <command> --ram ${positional}`);
+    const flag = looksLikeDisk(path) ? '--disk' : '--ram';
+    throw new NearfieldError('USAGE', `not a snapshot directory; give a ${flag === '--disk' ? 'disk image' : 'RAM file'} with ${flag}`, positional,
+      `nearfield ${command} ${flag} ${positional}`);
   }
   const manifest = readManifest(path);
   const named = (key: 'ram' | 'disk'): string | undefined => {
@@ -70,8 +81,8 @@ export async function resolveTarget(positional: string | undefined, opts: Target
     const file = typeof entry === 'string' ? entry : typeof entry?.file === 'string' ? entry.file : undefined;
     return file ? join(path, file) : undefined;
   };
-  const ram = opts.ram ? checkFile(opts.ram, '--ram') : named('ram') ?? firstExisting(path, ramNames) ?? firstExisting(path, coreNames);
-  const disk = opts.disk ? checkFile(opts.disk, '--disk') : named('disk') ?? firstExisting(path, diskNames);
+  const ram = named('ram') ?? firstExisting(path, ramNames) ?? firstExisting(path, coreNames);
+  const disk = named('disk') ?? firstExisting(path, diskNames);
   if (!ram && !disk) {
     throw new NearfieldError('NOT_FOUND', `no RAM file or disk image in the directory (looked for manifest.json, ${ramNames[0]}, ${diskNames[0]} …)`, positional);
   }
@@ -88,6 +99,26 @@ export async function resolveTarget(positional: string | undefined, opts: Target
   };
 }
 
+/** A --ram-layout the native side would refuse is a usage error, found before anything is opened. */
+export function checkRamLayout(spec: string): void {
+  try {
+    native().checkRamLayout(spec);
+  } catch (e) {
+    const err = fromNative(e);
+    if (err instanceof NearfieldError && err.code !== 'INTERNAL') throw new NearfieldError('USAGE', `--ram-layout: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Whether a file starts like a disk image (for the hint when one is given where a directory belongs). */
+function looksLikeDisk(path: string): boolean {
+  try {
+    return native().imageKind(path) !== null;
+  } catch {
+    return false;
+  }
+}
+
 function readManifest(dir: string): Record<string, unknown> | undefined {
   const file = join(dir, 'manifest.json');
   if (!existsSync(file)) return undefined;
@@ -95,6 +126,17 @@ function readManifest(dir: string): Record<string, unknown> | undefined {
     return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch (e) {
     throw new NearfieldError('BAD_DATA', `manifest is not valid JSON: ${(e as Error).message}`, file);
+  }
+}
+
+/** A host directory that holds a snapshot: a manifest.json, or a RAM file or disk image by a known name. */
+export function isSnapshotDir(path: string): boolean {
+  try {
+    if (!statSync(path).isDirectory()) return false;
+    const present = new Set(readdirSync(path));
+    return present.has('manifest.json') || [...ramNames, ...coreNames, ...diskNames].some((n) => present.has(n));
+  } catch {
+    return false;
   }
 }
 

@@ -235,10 +235,11 @@ describe('nearfield kernel on the sample guest', () => {
     expect(() => Guest.openSync({ ram: s.truth, cache: false })).toThrow(expect.objectContaining({ code: 'NOT_FOUND', file: s.truth }));
   });
 
-  it('an unknown layout is refused', () => {
+  it('an unknown layout is refused as a usage error', () => {
     const r = run(['kernel', '--ram', s.ram, '--ram-layout', 'vmware', '--no-cache']);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/unknown RAM layout/);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^nearfield: kernel: --ram-layout: unknown RAM layout "vmware"/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
 

@@ -119,7 +119,7 @@ describe('ps CLI', () => {
   it('prints a table with kernel threads in brackets and zombies marked, exit 0', () => {
     const r = run(['ps', '--ram', files['ram.raw']!]);
     expect(r.status).toBe(0);
-    expect(r.stdout.split('\n')[0]).toMatch(/^\s*PID\s+PPID\s+UID\s+S\s+NI\s+NLWP\s+RSS\s+VSZ\s+STIME\s+TIME\s+CMD$/);
+    expect(r.stdout.split('\n')[0]).toMatch(/^\s*PID\s+PPID\s+UID\s+STAT\s+NI\s+NLWP\s+RSS\s+VSZ\s+STIME\s+TIME\s+CMD$/);
     expect(r.stdout).toMatch(/ \[kthreadd\]\n/);
     expect(r.stdout).toMatch(/\[nf-zombie\] <defunct>/);
     expect(r.stdout).toContain('/bin/worker nf-longcmd 1 0 --alpha=1 --beta two words --gamma=  last-arg');
@@ -144,7 +144,7 @@ describe('ps CLI', () => {
   it('refuses an unknown sort key with a usage error', () => {
     const r = run(['ps', '--ram', files['ram.raw']!, '--sort', 'colour']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^nearfield: ps: --sort takes one of/);
+    expect(r.stderr).toMatch(/^nearfield: ps: --sort takes columns \(pid, /);
   });
 });
 

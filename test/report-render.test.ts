@@ -26,6 +26,7 @@ function report(vm: string, overrides: Partial<VmReport> = {}): VmReport {
   return {
     schemaVersion: 1,
     vm,
+    up: true,
     target: { dir: `/snap/${vm}`, ram: null, disk: null, sample: false },
     consistency: 'paused',
     collectedAt: '2026-11-23T00:00:00.000Z',
@@ -76,6 +77,37 @@ describe('prometheus renderer', () => {
     const success = family('nearfield_collector_success')?.metrics.filter((m) => m.labels?.vm === 'vm-b' && m.labels?.collector === 'memory');
     expect(success?.[0]?.value).toBe('0');
     expect(family('node_memory_MemTotal_bytes')?.metrics.length).toBe(1);
+  });
+});
+
+describe('a VM that could not be read', () => {
+  const down = report('stray', { up: false, sections: {}, consistency: 'unknown', errors: [{ collector: 'target', message: 'not a snapshot directory' }] });
+  const diskless = report('vm-c', { errors: [{ collector: 'disk', message: 'no ext4 superblock' }] });
+  delete diskless.sections.statfs;
+  const families = parsePrometheusTextFormat(renderPrometheus([report('vm-a'), down, diskless], collectors)) as Family[];
+  const family = (n: string) => families.find((f) => f.name === n);
+
+  it('is up 0 with its reason, and has no other samples', () => {
+    expect(family('nearfield_target_up')?.metrics.map((m) => [m.labels?.vm, m.value])).toEqual([['vm-a', '1'], ['stray', '0'], ['vm-c', '1']]);
+    const why = family('nearfield_target_error_info')?.metrics.map((m) => [m.labels?.vm, m.labels?.source, m.labels?.reason, m.value]);
+    expect(why).toEqual([['stray', 'target', 'not a snapshot directory', '1'], ['vm-c', 'disk', 'no ext4 superblock', '1']]);
+    for (const f of families) {
+      if (f.name === 'nearfield_target_up' || f.name === 'nearfield_target_error_info' || f.name === 'nearfield_report_duration_seconds') continue;
+      expect(f.metrics.some((m) => m.labels?.vm === 'stray'), f.name).toBe(false);
+    }
+  });
+
+  it('a source that could not be opened fails exactly the collectors that read it', () => {
+    const success = family('nearfield_collector_success')!.metrics.filter((m) => m.labels?.vm === 'vm-c');
+    const byNeed = new Map(collectors.map((c) => [c.name, c.needs]));
+    for (const m of success) expect(m.value, m.labels?.collector).toBe(byNeed.get(m.labels!.collector!) === 'disk' ? '0' : '1');
+  });
+
+  it('is TargetUp 0 with a TargetError in vhostmd', () => {
+    const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (n) => n === 'metric', parseTagValue: false }).parse(renderVhostmd([down], collectors)) as {
+      metrics: { metric: { id?: string; name: string; value: string }[] };
+    };
+    expect(doc.metrics.metric.map((m) => [m.name, m.value])).toEqual([['TargetUp', '0'], ['TargetError', 'not a snapshot directory']]);
   });
 });
 

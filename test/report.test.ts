@@ -1,7 +1,7 @@
 // `nearfield report` end to end on the sample guest: values against the in-guest truth, every output format, several VMs at once.
 
 import { describe, expect, it, beforeAll } from 'vitest';
-import { mkdtempSync, mkdirSync, symlinkSync, readFileSync, readdirSync, openSync, closeSync, ftruncateSync, copyFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, symlinkSync, readFileSync, readdirSync, openSync, closeSync, ftruncateSync, copyFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
@@ -172,9 +172,64 @@ describe('report over several VMs', () => {
     expect(reports.map((x) => x.vm)).toEqual(['vm-a', 'vm-b', 'vm-c']);
     expect(reports[0]!.sections.meminfo!.fields[0]).toEqual({ name: 'MemTotal', value: truth.meminfo.MemTotal, unit: 'kB' });
     expect(reports[1]!.sections.processes!.processes).toBe(truthPids().size);
-    expect(reports[2]!.errors.length).toBeGreaterThan(0);
+    // its RAM cannot be opened: one error for the source, not one per collector reading it
+    expect(reports[2]!.up).toBe(false);
+    expect(reports[2]!.errors).toHaveLength(1);
+    expect(reports[2]!.errors[0]!.collector).toBe('ram');
     expect(reports[2]!.errors[0]!.message).toContain(join(broken, 'ram.raw'));
-    expect(r.stderr).toMatch(/nearfield: report vm-c: kernel: /);
+    expect(r.stderr.match(/^nearfield: report vm-c: /gm)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^nearfield: report vm-c: ram: /m);
+  });
+
+  it('a stray file, an empty directory and a bad manifest in the glob are reported as down; the others are read (exit 3)', () => {
+    const root = mkdtempSync(join(tmpdir(), 'nf-odd-'));
+    symlinkSync(s.dir, join(root, 'vm-a'));
+    writeFileSync(join(root, 'README'), 'snapshots live here\n');
+    mkdirSync(join(root, 'empty'));
+    mkdirSync(join(root, 'badman'));
+    writeFileSync(join(root, 'badman', 'manifest.json'), '{ not json');
+    const reasons = { README: /^not a snapshot directory/, badman: /^manifest is not valid JSON/, empty: /^no RAM file or disk image in the directory/ };
+
+    const json = run(['report', join(root, '*'), '--json']);
+    expect(json.status, json.stderr).toBe(3);
+    const reports = JSON.parse(json.stdout) as VmReport[];
+    expect(reports.map((x) => [x.vm, x.up])).toEqual([['README', false], ['badman', false], ['empty', false], ['vm-a', true]]);
+    for (const [vm, reason] of Object.entries(reasons)) {
+      const r = reports.find((x) => x.vm === vm)!;
+      expect(r.errors).toHaveLength(1);
+      expect(r.errors[0]!.collector).toBe('target');
+      expect(r.errors[0]!.message).toMatch(reason);
+      // printed once, on stderr (the JSON carries it too)
+      expect(json.stderr.match(new RegExp(`^nearfield: report ${vm}: `, 'gm'))).toHaveLength(1);
+    }
+    expect(reports[3]!.sections.meminfo!.fields[0]!.value).toBe(truth.meminfo.MemTotal);
+
+    // the cron job's textfile is still written, with the bad ones down and why
+    const prom = join(root, 'nf.prom');
+    const t = run(['report', join(root, '*'), '--textfile', prom]);
+    expect(t.status).toBe(3);
+    const families = parsePrometheusTextFormat(readFileSync(prom, 'utf8')) as { name: string; metrics: { value: string; labels?: Record<string, string> }[] }[];
+    const up = families.find((f) => f.name === 'nearfield_target_up')!.metrics.map((m) => [m.labels!.vm, m.value]);
+    expect(up).toEqual([['README', '0'], ['badman', '0'], ['empty', '0'], ['vm-a', '1']]);
+    const why = families.find((f) => f.name === 'nearfield_target_error_info')!.metrics;
+    for (const [vm, reason] of Object.entries(reasons)) expect(why.find((m) => m.labels!.vm === vm)!.labels!.reason).toMatch(reason);
+    expect(families.find((f) => f.name === 'node_memory_MemTotal_bytes')!.metrics.map((m) => m.labels!.vm)).toEqual(['vm-a']);
+
+    // the table says FAILED with the reason, and does not repeat it on stderr
+    const table = run(['report', join(root, '*')]);
+    expect(table.status).toBe(3);
+    expect(table.stdout).toMatch(/^== README \(.*README\) — FAILED: not a snapshot directory/m);
+    expect(table.stderr).toBe('');
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('every target down: exit 1, still one report each', () => {
+    const root = mkdtempSync(join(tmpdir(), 'nf-down-'));
+    mkdirSync(join(root, 'empty'));
+    const r = run(['report', join(root, 'empty'), '--json']);
+    expect(r.status).toBe(1);
+    expect((JSON.parse(r.stdout) as VmReport[]).map((x) => [x.vm, x.up])).toEqual([['empty', false]]);
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('a glob that matches nothing is a one-line error, exit 1', () => {

@@ -24,9 +24,14 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
-/** A QMP peer speaking the protocol's greeting/capabilities/command exchange, recording what it was asked. */
-function fakeQmp(socket: string, failOn?: string): Promise<{ server: Server; log: string[] }> {
+/**
+ * A QMP peer speaking the protocol's greeting/capabilities/command exchange, recording what it was asked. It keeps a
+ * run state as QEMU does: query-status answers it; stop makes a running VM "paused" (or `afterStop`, a VM that hit
+ * an I/O error while stopped), cont makes it "running". `status` is the state it starts in.
+ */
+function fakeQmp(socket: string, opts: { failOn?: string; status?: string; afterStop?: string } = {}): Promise<{ server: Server; log: string[]; state: () => string }> {
   const log: string[] = [];
+  let status = opts.status ?? 'running';
   const server = createNetServer((conn) => {
     conn.write(JSON.stringify({ QMP: { version: { qemu: { major: 7, minor: 2, micro: 0 } }, capabilities: [] } }) + '\r\n');
     let buf = '';
@@ -37,13 +42,43 @@ function fakeQmp(socket: string, failOn?: string): Promise<{ server: Server; log
         const msg = JSON.parse(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
         log.push(msg.execute);
-        if (msg.execute === 'stop') conn.write(JSON.stringify({ timestamp: { seconds: 0, microseconds: 0 }, event: 'STOP' }) + '\r\n');
-        if (msg.execute === failOn) conn.write(JSON.stringify({ error: { class: 'GenericError', desc: `refused ${failOn}` } }) + '\r\n');
-        else conn.write(JSON.stringify({ return: {} }) + '\r\n');
+        const reply = (r: unknown) => conn.write(JSON.stringify({ return: r }) + '\r\n');
+        if (msg.execute === opts.failOn) conn.write(JSON.stringify({ error: { class: 'GenericError', desc: `refused ${opts.failOn}` } }) + '\r\n');
+        else if (msg.execute === 'query-status') reply({ status, singlestep: false, running: status === 'running' });
+        else if (msg.execute === 'stop') {
+          if (status === 'running') status = opts.afterStop ?? 'paused';
+          conn.write(JSON.stringify({ timestamp: { seconds: 0, microseconds: 0 }, event: 'STOP' }) + '\r\n');
+          reply({});
+        } else if (msg.execute === 'cont') {
+          status = 'running';
+          reply({});
+        } else reply({});
       }
     });
   });
-  return new Promise((resolve) => server.listen(socket, () => resolve({ server, log })));
+  return new Promise((resolve) => server.listen(socket, () => resolve({ server, log, state: () => status })));
+}
+
+/** A Firecracker API peer: GET / (describeInstance) gives `state`; PATCH /vm changes it; every request is logged. */
+function fakeFirecracker(socket: string, initial: string): Promise<{ server: ReturnType<typeof createHttpServer>; log: string[]; state: () => string }> {
+  const log: string[] = [];
+  let state = initial;
+  const server = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      if (req.method === 'GET' && req.url === '/') {
+        log.push('GET /');
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ id: 'vm0', state, vmm_version: '1.7.0', app_name: 'Firecracker' }));
+        return;
+      }
+      const want = JSON.parse(body).state as string;
+      log.push(`${req.method} ${req.url} ${want}`);
+      state = want === 'Resumed' ? 'Running' : want;
+      res.writeHead(204).end();
+    });
+  });
+  return new Promise((resolve) => server.listen(socket, () => resolve({ server, log, state: () => state })));
 }
 
 describe('snapshot of the sample guest', () => {
@@ -99,10 +134,14 @@ describe('pausing over QMP', () => {
       const out = join(work, 'snap-qmp');
       const r = await runAsync(['snapshot', out, '--ram', s.ram, '--disk', s.disk, '--qmp', sock, '--json']);
       expect(r.status, r.stderr).toBe(0);
-      expect(log).toEqual(['qmp_capabilities', 'stop', 'cont']);
+      // asks first, stops a running VM, and before resuming checks it is still merely paused
+      expect(log).toEqual(['qmp_capabilities', 'query-status', 'stop', 'query-status', 'cont']);
       const m = JSON.parse(r.stdout);
       expect(m.consistency).toBe('paused');
       expect(m.pause.method).toBe('qmp');
+      expect(m.pause.stateBefore).toBe('running');
+      expect(m.pause.pausedByNearfield).toBe(true);
+      expect(m.disk.captured).toBe('in-pause');
       expect(m.pause.windowMs).toBeGreaterThan(0);
       expect(m.pause.windowMs).toBeGreaterThanOrEqual(m.ram.copy.ms);
     } finally {
@@ -118,7 +157,7 @@ describe('pausing over QMP', () => {
       const out = join(work, 'snap-fail');
       const r = await runAsync(['snapshot', out, '--ram', s.ram, '--disk', work, '--qmp', sock]);
       expect(r.status).toBe(1);
-      expect(log).toEqual(['qmp_capabilities', 'stop', 'cont']);
+      expect(log).toEqual(['qmp_capabilities', 'query-status', 'stop', 'query-status', 'cont']);
       expect(existsSync(out)).toBe(false);
       expect(readdirSync(work).filter((n) => n.includes('.partial-'))).toEqual([]);
     } finally {
@@ -128,7 +167,7 @@ describe('pausing over QMP', () => {
 
   it('does not copy when QEMU refuses to stop', async () => {
     const sock = join(work, 'qmp3.sock');
-    const { server, log } = await fakeQmp(sock, 'stop');
+    const { server, log } = await fakeQmp(sock, { failOn: 'stop' });
     try {
       const out = join(work, 'snap-refused');
       const r = await runAsync(['snapshot', out, '--ram', s.ram, '--qmp', sock]);
@@ -142,25 +181,83 @@ describe('pausing over QMP', () => {
   });
 });
 
+describe('never resuming what nearfield did not pause', () => {
+  // A VM its operator paused for forensics, one QEMU stopped on an I/O error (werror/rerror=stop) or an internal
+  // error, one not yet started (-S): copied as it is, and left so. (test/snapshot-qemu.test.ts does the same
+  // against a real QEMU for paused, io-error and prelaunch.)
+  it.each(['paused', 'io-error', 'internal-error', 'prelaunch', 'guest-panicked'])('a VM found %s is copied without stop or cont', async (status) => {
+    const sock = join(work, `qmp-${status}.sock`);
+    const { server, log, state } = await fakeQmp(sock, { status });
+    try {
+      const out = join(work, `snap-found-${status}`);
+      const r = await runAsync(['snapshot', out, '--ram', s.ram, '--disk', s.disk, '--qmp', sock, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(log).toEqual(['qmp_capabilities', 'query-status']);
+      expect(state()).toBe(status);
+      const m = JSON.parse(r.stdout);
+      expect(m.consistency).toBe('paused');
+      expect(m.pause).toMatchObject({ method: 'qmp', stateBefore: status, pausedByNearfield: false, windowMs: null, pausedAt: null, resumedAt: null });
+      expect(m.disk.captured).toBe('in-pause');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a VM that stops on an I/O error while nearfield has it paused is left stopped, and says so', async () => {
+    const sock = join(work, 'qmp-ioerr-during.sock');
+    const { server, log, state } = await fakeQmp(sock, { afterStop: 'io-error' });
+    try {
+      const out = join(work, 'snap-ioerr-during');
+      const r = await runAsync(['snapshot', out, '--ram', s.ram, '--qmp', sock, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(log).toEqual(['qmp_capabilities', 'query-status', 'stop', 'query-status']);
+      expect(state()).toBe('io-error');
+      expect(r.stderr).toMatch(/^nearfield: note: the VM went to "io-error" while paused for the copy; left it so/m);
+      expect(JSON.parse(r.stdout).pause.notes).toHaveLength(1);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('the manifest of a --live copy never says in-pause', () => {
+    const out = join(work, 'snap-live');
+    const r = run(['snapshot', out, '--ram', s.ram, '--disk', s.disk, '--live', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const m = JSON.parse(r.stdout);
+    expect(m.consistency).toBe('live');
+    expect(m.disk.captured).toBe('live');
+    expect(m.pause).toMatchObject({ method: 'live', windowMs: null, pausedByNearfield: false, stateBefore: null });
+  });
+});
+
 describe('pausing a Firecracker VM', () => {
-  it('PATCHes /vm Paused then Resumed around the copy', async () => {
+  it('asks its state, PATCHes /vm Paused then Resumed around the copy', async () => {
     const sock = join(work, 'fc.sock');
-    const states: string[] = [];
-    const server = createHttpServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => (body += d));
-      req.on('end', () => {
-        states.push(`${req.method} ${req.url} ${JSON.parse(body).state}`);
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    const { server, log, state } = await fakeFirecracker(sock, 'Running');
     try {
       const out = join(work, 'snap-fc');
       const r = await runAsync(['snapshot', out, '--ram', s.ram, '--firecracker-api', sock, '--ram-layout', 'firecracker', '--json']);
       expect(r.status, r.stderr).toBe(0);
-      expect(states).toEqual(['PATCH /vm Paused', 'PATCH /vm Resumed']);
-      expect(JSON.parse(r.stdout).ram.layout).toBe('firecracker');
+      expect(log).toEqual(['GET /', 'PATCH /vm Paused', 'GET /', 'PATCH /vm Resumed']);
+      expect(state()).toBe('Running');
+      const m = JSON.parse(r.stdout);
+      expect(m.ram.layout).toBe('firecracker');
+      expect(m.pause).toMatchObject({ method: 'firecracker', stateBefore: 'Running', pausedByNearfield: true });
+    } finally {
+      server.close();
+    }
+  });
+
+  it.each(['Paused', 'Not started'])('a Firecracker VM found %s is copied without a PATCH and left so', async (initial) => {
+    const sock = join(work, `fc-${initial.replace(' ', '-')}.sock`);
+    const { server, log, state } = await fakeFirecracker(sock, initial);
+    try {
+      const out = join(work, `snap-fc-${initial.replace(' ', '-')}`);
+      const r = await runAsync(['snapshot', out, '--ram', s.ram, '--firecracker-api', sock, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(log).toEqual(['GET /']);
+      expect(state()).toBe(initial);
+      expect(JSON.parse(r.stdout).pause).toMatchObject({ stateBefore: initial, pausedByNearfield: false, windowMs: null });
     } finally {
       server.close();
     }
@@ -186,7 +283,7 @@ describe('interrupted snapshot', () => {
       const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
       expect(code, stderr).toBe(1);
       expect(stderr).toMatch(/cancelled/);
-      expect(log).toEqual(['qmp_capabilities', 'stop', 'cont']);
+      expect(log).toEqual(['qmp_capabilities', 'query-status', 'stop', 'query-status', 'cont']);
       expect(existsSync(out)).toBe(false);
       expect(readdirSync(work).filter((n) => n.includes('.partial-'))).toEqual([]);
     } finally {

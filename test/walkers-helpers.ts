@@ -30,6 +30,12 @@ export function run(args: string[]): Run {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Let vitest's worker answer its own RPC between synchronous runs: a test that blocks its event loop for a
+ *  minute (many spawnSync calls on a loaded machine) otherwise fails with "Timeout calling onTaskUpdate". */
+export function breathe(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** `nearfield CMD --json` on the sample's RAM file (ram.raw or core.elf). */
 export function json<T = Truth>(cmd: string, ramFile: string, extra: string[] = []): T {
   const r = run([cmd, '--ram', ramFile, '--json', ...extra]);

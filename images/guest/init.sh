@@ -132,13 +132,17 @@ start_workload() {
     /bin/worker nf-stopped 1 &
     stopped=$!
     /bin/zombie nf-zparent nf-zombie &
+    # A session of its own with the console as its controlling terminal (ps TTY ttyS0, STAT "s" and "+"): the
+    # leader mlock()s its memory (STAT "L"); its child stays in the leader's, the foreground, process group.
+    # (stdin given explicitly: without job control, ash gives a background command /dev/null)
+    setsid -c sh -c '/bin/worker nf-session-fg 1 & exec env NF_MLOCK=1 /bin/worker nf-session 1' </dev/console &
     # Sockets: the server as root, the client as uid 1000, both in /nf/web from their start.
     in_cgroup web env NF_SERVICE=web NF_ROLE=server /bin/sockets server nf-net-srv
     in_cgroup web env NF_SERVICE=web NF_ROLE=client /bin/asuser 1000 1000 /bin/sockets client nf-net-cli
     # A worker whose memory is charged to /nf/batch (it allocates there).
     in_cgroup batch /bin/worker nf-batch 8
     wait_ready nf-small nf-big nf-threads nf-longcmd nf-user "nf) odd (x" nf-nice nf-stopped nf-zparent \
-        nf-net-srv nf-net-cli nf-batch
+        nf-session nf-session-fg nf-net-srv nf-net-cli nf-batch
     kill -STOP $stopped
     # Moved after it allocated: its pages stay charged to the root cgroup.
     echo $small > $CG/nf/batch/cgroup.procs

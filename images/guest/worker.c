@@ -1,10 +1,12 @@
-/* worker.c — a named guest process with a known resident set: `worker NAME MiB [threads] [ignored args…]`. */
+/* worker.c — a named guest process with a known resident set: `worker NAME MiB [threads] [ignored args…]`;
+   with NF_MLOCK set in its environment it also mlock()s all it has mapped (VmLck, ps STAT "L"). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -65,6 +67,8 @@ int main(int argc, char **argv)
 
     unsigned long sum = mib ? touch(mib << 20) : 0;
     fprintf(stderr, "worker %s: %zu MiB touched, checksum %lx\n", base_name, mib, sum);
+    if (getenv("NF_MLOCK") && mlockall(MCL_CURRENT) != 0)
+        perror("worker: mlockall");
 
     for (long k = 1; k <= threads; k++) {
         pthread_t t;

@@ -8,7 +8,7 @@ import { openTargetGuest, type Guest } from '../guest.js';
 import { Disk } from '../disk.js';
 import { ExitCode, NearfieldError } from '../errors.js';
 import { withFormats, withTarget, type CommonOptions } from './common.js';
-import { action, printJson, printJsonl, printTable, warn } from './output.js';
+import { action, printJson, printJsonl, renderTable, warn, writeOut } from './output.js';
 
 export interface CommandSpec {
   /** The command word; also the file name in src/cli/commands/ by convention. */
@@ -29,6 +29,19 @@ export function registerCommand(program: Command, spec: CommandSpec): void {
   const cmd = program.command(spec.name).description(spec.description).helpOption('--help', 'display help for command');
   for (const a of spec.aliases ?? []) cmd.alias(a);
   spec.setup(cmd);
+  oneLineUsageErrors(cmd, spec.name);
+  for (const sub of cmd.commands) oneLineUsageErrors(sub.helpOption('--help', 'display help for command'), `${spec.name} ${sub.name()}`);
+}
+
+/** commander's usage errors in the house style: one line, `nearfield: CMD: what is wrong (see … --help)`
+ *  (`name` '' for the program's own: an unknown command). */
+export function oneLineUsageErrors(cmd: Command, name: string): void {
+  const what = name ? `nearfield: ${name}: ` : 'nearfield: ';
+  const help = name ? `nearfield ${name} --help` : 'nearfield --help';
+  cmd.showHelpAfterError(false).configureOutput({
+    writeErr: (s) => process.stderr.write(s),
+    outputError: (s, write) => write(`${what}${s.trim().replace(/^error: /, '')} (see ${help})\n`),
+  });
 }
 
 /** One table column: its header, the cell of a row, and right alignment for numbers. */
@@ -38,9 +51,11 @@ export interface Column<Row> {
   right?: boolean;
 }
 
-/** Print rows as a table with the classic tools' look (cli-table3, no borders). */
-export function printColumns<Row>(columns: Column<Row>[], rows: Row[]): void {
-  printTable(columns.map((c) => c.header), rows.map((r) => columns.map((c) => c.cell(r))), columns.map((c) => c.right === true));
+/** Print rows as a table with the classic tools' look (cli-table3, no borders); `headers` false leaves out the
+ *  header line (ps -o pid= …). */
+export function printColumns<Row>(columns: Column<Row>[], rows: Row[], headers = true): void {
+  const table = renderTable(columns.map((c) => c.header), rows.map((r) => columns.map((c) => c.cell(r))), columns.map((c) => c.right === true));
+  writeOut((headers ? table : table.split('\n').slice(1).join('\n')) + (headers || rows.length ? '\n' : ''));
 }
 
 /** What a record command reads from, opened on first use and closed when the command ends. */
@@ -56,6 +71,8 @@ export interface RecordCommandSpec<R, F, V, Row> {
   description: string;
   /** Extra arguments and flags. */
   flags?(cmd: Command): void;
+  /** Which argument is the target (default: the last one given); the others may set flags (ps aux). */
+  target?(positionals: (string | undefined)[], flags: F): string | undefined;
   /** Usage checks on the flags, before anything is opened (a NearfieldError USAGE exits 2). */
   validate?(flags: F): void;
   /** The record `--json` prints: usually one walker's (`async (s) => (await s.guest()).meminfo()`). */
@@ -67,8 +84,10 @@ export interface RecordCommandSpec<R, F, V, Row> {
   /** Table rows and their column specs … */
   rows?(view: V, flags: F): Row[];
   columns?: Column<Row>[] | ((flags: F, view: V) => Column<Row>[]);
-  /** … or text, for the /proc-style commands. */
-  text?(view: V, flags: F): string;
+  /** Whether the table has a header line (default: yes). */
+  headers?(flags: F, view: V): boolean;
+  /** … or text, for the /proc-style commands (undefined: the table after all). */
+  text?(view: V, flags: F): string | undefined;
   /** Warnings that make the exit code 3 (default: the record's `warnings`). */
   warnings?(record: R): string[];
 }
@@ -92,9 +111,9 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
           // commander passes the declared arguments, then the options, then the Command
           const flags = args[args.length - 2] as F & CommonOptions & { json?: boolean; jsonl?: boolean };
           const positionals = args.slice(0, -2) as (string | undefined)[];
-          if (flags.json && flags.jsonl) throw new NearfieldError('USAGE', 'choose one of --json and --jsonl');
+          const chosen = spec.target ? spec.target(positionals, flags) : positionals[positionals.length - 1];
           spec.validate?.(flags);
-          const target = await resolveTarget(positionals[positionals.length - 1], flags);
+          const target = await resolveTarget(chosen, flags, spec.name);
           const opened: { guest?: Guest; disk?: Disk } = {};
           const sources: Sources = {
             target,
@@ -105,19 +124,26 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
             },
           };
           try {
-            const record = await spec.read(sources, flags, positionals.slice(0, -1).filter((p): p is string => p !== undefined));
+            const record = await spec.read(sources, flags, positionals.filter((p): p is string => p !== undefined && p !== chosen));
             if (flags.json) printJson(record);
             else if (flags.jsonl) printJsonl(spec.items ? spec.items(record, flags) : [record]);
             else {
               const view = spec.view ? await spec.view(record, sources, flags) : (record as unknown as V);
-              if (spec.text) process.stdout.write(spec.text(view, flags));
+              const text = spec.text?.(view, flags);
+              if (text !== undefined) writeOut(text);
               else if (spec.rows && spec.columns) {
-                printColumns(typeof spec.columns === 'function' ? spec.columns(flags, view) : spec.columns, spec.rows(view, flags));
+                printColumns(typeof spec.columns === 'function' ? spec.columns(flags, view) : spec.columns, spec.rows(view, flags), spec.headers?.(flags, view) ?? true);
               }
             }
-            const warnings = spec.warnings ? spec.warnings(record) : recordWarnings(record);
+            // a truncated RAM file makes every reader's output partial: say so whatever the command
+            const warnings = [...new Set([...(spec.warnings ? spec.warnings(record) : recordWarnings(record)), ...(opened.guest?.damage() ?? [])])];
             for (const w of warnings) warn(w);
             return warnings.length ? ExitCode.partial : ExitCode.ok;
+          } catch (e) {
+            // a read that fell into the missing part of a truncated file: say that, not only the address
+            const damage = opened.guest?.damage() ?? [];
+            if (e instanceof NearfieldError && e.code === 'FAULT' && damage.length) throw new NearfieldError('FAULT', `${e.message}; ${damage.join('; ')}`, e.file, e.hint);
+            throw e;
           } finally {
             opened.guest?.close();
             opened.disk?.close();

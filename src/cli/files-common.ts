@@ -5,7 +5,7 @@ import { resolveTarget, type TargetOptions } from '../target.js';
 import type { GuestFiles } from '../../wasm/client.js';
 import type { StatRecord, Time } from '../../wasm/protocol.js';
 import { normalizeGuestPath } from '../../wasm/guest-path.js';
-import { info, type OutputOptions } from './output.js';
+import { clearStatus, info, type OutputOptions } from './output.js';
 
 /** A guest path from the command line: absolute (relative means from /), no climbing above the guest's root. */
 export function guestPath(arg: string | undefined): string {
@@ -35,15 +35,12 @@ export async function withGuestFiles<T>(positional: string | undefined, opts: Ta
 /** Like output.ts action(), but the "what failed" names the path the user gave: `nearfield: ls /nope: …`. */
 export function fileAction<A extends unknown[]>(verb: string, pathOf: (first: NoInfer<A>[0]) => string | undefined, fn: (...args: A) => Promise<number | void>) {
   return async (...args: A): Promise<void> => {
-    // A reader that went away (`| head`) is not an error.
-    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    });
     try {
       const code = await fn(...args);
       process.exitCode = typeof code === 'number' ? code : ExitCode.ok;
     } catch (e) {
       const err = toNearfieldError(e);
+      clearStatus();
       const p = pathOf(args[0]);
       process.stderr.write(err.format(p === undefined ? verb : `${verb} ${p}`) + '\n');
       if (err.code === 'INTERNAL' && process.env.NEARFIELD_DEBUG) process.stderr.write(String((e as Error).stack) + '\n');

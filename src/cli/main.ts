@@ -7,7 +7,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../target.js';
 import { commandIndex } from '../generated/commands.js';
-import { registerCommand, type CommandSpec } from './define.js';
+import { oneLineUsageErrors, registerCommand, type CommandSpec } from './define.js';
+import { onStdoutError } from './output.js';
+
+// A reader that goes away (`nearfield ps --jsonl | head`) ends the command quietly.
+process.stdout.on('error', onStdoutError);
 
 const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string; description: string };
 
@@ -15,12 +19,16 @@ const program = new Command()
   .name('nearfield')
   .description('Look inside a running, paused or hung Linux VM from the host: no agent, no symbol package.')
   .version(pkg.version, '-V, --version')
-  .showHelpAfterError('(run with --help for usage)')
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
   .exitOverride((err) => {
     // commander's own usage errors exit 2; --help/--version exit 0.
     process.exit(err.exitCode === 0 ? 0 : 2);
+  })
+  // One document format at a time, whatever the command.
+  .hook('preAction', (_program, cmd) => {
+    const o = cmd.opts<{ json?: boolean; jsonl?: boolean }>();
+    if (o.json && o.jsonl) cmd.error('choose one of --json and --jsonl', { exitCode: 2, code: 'nearfield.usage' });
   });
+oneLineUsageErrors(program, '');
 
 const word = process.argv.slice(2).find((a) => !a.startsWith('-'));
 const commands = commandIndex.filter((c) => c.name !== null);

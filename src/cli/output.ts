@@ -31,13 +31,55 @@ function jsonBigint(v: bigint): number | string {
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(toJson(value) + '\n');
+  writeOut(toJson(value) + '\n');
 }
 
 export function printJsonl(records: Iterable<unknown>): void {
   for (const r of records) {
-    process.stdout.write(JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? jsonBigint(v) : v)) + '\n');
+    // a reader that went away (`| head`) ends the command (see onStdoutError); stop producing lines for it
+    if (stdoutClosed()) return;
+    writeOut(JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? jsonBigint(v) : v)) + '\n');
   }
+}
+
+/** Results to stdout, after any progress line on stderr was cleared (they often share a terminal). */
+export function writeOut(text: string): void {
+  clearStatus();
+  if (!stdoutClosed()) process.stdout.write(text);
+}
+
+/** True once stdout's reader has gone (EPIPE) or the stream was ended. */
+export function stdoutClosed(): boolean {
+  return process.stdout.destroyed || process.stdout.writableEnded;
+}
+
+/**
+ * What to do when stdout fails: a reader that closed the pipe (`nearfield ps --jsonl | head`) is not an
+ * error: stop quietly with the exit code so far, like the classic tools. Any other write error is one line.
+ */
+export function onStdoutError(e: NodeJS.ErrnoException): void {
+  if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok);
+  clearStatus();
+  process.stderr.write(`nearfield: cannot write the output: ${e.message}\n`);
+  process.exit(ExitCode.failure);
+}
+
+// ---- stderr: one status line (a progress bar) that every other message clears first
+
+let statusShown = false;
+
+/** Draw a one-line status (progress) on a terminal's stderr, replacing the previous one. */
+export function showStatus(opts: OutputOptions, text: string): void {
+  if (!chatty(opts)) return;
+  process.stderr.write(`\r\x1b[K${text}`);
+  statusShown = true;
+}
+
+/** Erase the status line, so the next message or result starts on a clean line. */
+export function clearStatus(): void {
+  if (!statusShown) return;
+  statusShown = false;
+  process.stderr.write('\r\x1b[K');
 }
 
 /** A plain table in the style of the classic tools: no box-drawing borders, left-aligned text, right-aligned numbers. */
@@ -60,16 +102,28 @@ export function renderTable(head: string[], rows: (string | number | null | unde
 }
 
 export function printTable(head: string[], rows: (string | number | null | undefined)[][], rightAlign: boolean[] = []): void {
-  process.stdout.write(renderTable(head, rows, rightAlign) + '\n');
+  writeOut(renderTable(head, rows, rightAlign) + '\n');
 }
 
-/** Warnings go to stderr always (they change the exit code to 3); `--quiet` mutes only chatter. */
+/** Warnings go to stderr always (they change the exit code to 3); `--quiet` mutes only notes and chatter. */
 export function warn(message: string): void {
+  clearStatus();
   process.stderr.write(`nearfield: warning: ${message}\n`);
 }
 
+/** A note: something worth knowing that does not make the data partial (stale journal, a guessed mount
+ *  point). On stderr unless `-q`. */
+export function note(opts: OutputOptions, message: string): void {
+  if (opts.quiet) return;
+  clearStatus();
+  process.stderr.write(`nearfield: note: ${message}\n`);
+}
+
+/** Chatter (what was written where): only on a terminal, and not with `-q`. */
 export function info(opts: OutputOptions, message: string): void {
-  if (chatty(opts)) process.stderr.write(`${message}\n`);
+  if (!chatty(opts)) return;
+  clearStatus();
+  process.stderr.write(`${message}\n`);
 }
 
 /** Wrap a command action: map errors to one line on stderr and the right exit code. */
@@ -80,6 +134,7 @@ export function action<A extends unknown[]>(what: string, fn: (...args: A) => Pr
       process.exitCode = typeof code === 'number' ? code : ExitCode.ok;
     } catch (e) {
       const err = toNearfieldError(e);
+      clearStatus();
       process.stderr.write(err.format(what) + '\n');
       if (err.code === 'INTERNAL' && process.env.NEARFIELD_DEBUG) process.stderr.write(String((e as Error).stack) + '\n');
       process.exitCode = err.exitCode;

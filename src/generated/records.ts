@@ -92,11 +92,32 @@ export interface SwapLine {
   freeKib: number;
 }
 
+/** free -l's Low: and High: lines, KiB. */
+export interface LohiLine {
+  totalKib: number;
+  usedKib: number;
+  freeKib: number;
+}
+
+/**
+ * free -v's Comm: line, KiB: CommitLimit, Committed_AS, and the limit less what is committed (negative when
+ * the guest has overcommitted past it).
+ */
+export interface CommitLine {
+  limitKib: number;
+  committedKib: number;
+  leftKib: number;
+}
+
 export interface Free {
   /** The JSON shape's version (README "JSON output"). */
   schemaVersion: 1;
   mem: MemLine;
   swap: SwapLine;
+  /** Low and high memory (-l): without highmem (64-bit), Low is all of RAM and High is zero. */
+  low: LohiLine;
+  high: LohiLine;
+  commit: CommitLine;
   warnings: string[];
 }
 
@@ -345,9 +366,29 @@ export interface Task {
   runtimeNs: U64;
   /** The CPU it last ran on (/proc/PID/stat field 39). */
   processor: number | null;
+  /**
+   * Process group and session (/proc/PID/stat fields 5 and 6): signal->pids[PIDTYPE_PGID], [PIDTYPE_SID]
+   * (4.19+; None on older kernels).
+   */
+  pgrp: number | null;
+  session: number | null;
+  /** The controlling terminal's device as /proc/PID/stat field 7 encodes it (new_encode_dev), 0 without one; */
+  ttyNr: number;
+  /** its name as the kernel calls it (tty->name: "ttyS0", "pts3"), None without one; */
+  tty: string | null;
+  /** and its foreground process group (field 8): −1 without a terminal, 0 when it has none. */
+  tpgid: number;
+  /**
+   * Scheduling policy (SCHED_NORMAL 0, FIFO 1, RR 2, BATCH 3, IDLE 5, DEADLINE 6) and real-time priority
+   * (/proc/PID/stat fields 41 and 40).
+   */
+  policy: number;
+  rtPriority: number;
   /** None for tasks without an mm (kernel threads, zombies). */
   rss: Rss | null;
   vszBytes: number | null;
+  /** mm->locked_vm in bytes: /proc/PID/status VmLck (mlock'ed memory); None without an mm. */
+  lockedBytes: number | null;
   /** argv as /proc/PID/cmdline gives it; Some(empty) when there is no mm; None when unreadable. */
   cmdline: string[] | null;
   cmdlineError: string | null;
@@ -692,6 +733,8 @@ export interface VmReport {
   schemaVersion: 1;
   /** The VM's name: the snapshot directory's (or RAM file's) base name; the Prometheus `vm` label. */
   vm: string;
+  /** Whether the target could be read at all: false when it is not a snapshot (a stray file, an empty directory, a manifest that is not JSON) or none of its sources opened; `errors` says why. Prometheus: nearfield_target_up. */
+  up: boolean;
   /** What was read. */
   target: {
     dir: string | null;
@@ -721,7 +764,7 @@ export interface VmReport {
   };
   /** Soft problems: the data is there but partial or possibly stale. */
   warnings: string[];
-  /** Collectors that failed, with why; the others still reported. */
+  /** What failed, with why, once each: `collector` is a collector's name, or `target` when the target could not be read at all, or `ram` / `disk` when that source could not be opened (the collectors reading it then did not run). The others still reported. */
   errors: {
     collector: string;
     message: string;
@@ -744,8 +787,8 @@ export interface CopiedFile {
   sha256?: string;
   /** RAM only: the raw layout to read it with. */
   layout?: string;
-  /** Disk only: copied while the VM was paused, or after it resumed (may be newer than RAM). */
-  captured?: "in-pause" | "after-resume";
+  /** Disk only: copied while the VM was paused (in-pause), after it resumed (after-resume: may be newer than RAM), or while it ran (live: --live, may be torn). */
+  captured?: "in-pause" | "after-resume" | "live";
 }
 
 /** How a snapshot was taken: the pause window, and each file copied. */
@@ -765,6 +808,12 @@ export interface SnapshotManifest {
     resumedAt: string | null;
     /** The copy done while paused (or would-be paused): what bounds the pause window. */
     copyInPauseMs: number;
+    /** The VM's state before the snapshot as its VMM named it (QMP query-status: running, paused, io-error, internal-error, prelaunch …; Firecracker: Running, Paused, Not started); null without --qmp/--firecracker-api. */
+    stateBefore: string | null;
+    /** Whether nearfield stopped the VM for the copy (it then resumed it). A VM found stopped is copied as it is and left stopped. */
+    pausedByNearfield: boolean;
+    /** What happened to the VM's state that is worth knowing (e.g. it stopped on an I/O error during the copy and was left stopped). */
+    notes: string[];
   };
   ram?: CopiedFile;
   disk?: CopiedFile;

@@ -1,6 +1,7 @@
 // Collecting one VM: open its RAM (one Guest) and its disk (one Disk), run every declared collector in order into
 // a VmReport; a failing collector costs only its own sections.
 
+import { basename } from 'node:path';
 import type { Target } from '../target.js';
 import { openTargetGuest, type Guest, type GuestOpenOptions } from '../guest.js';
 import { Disk } from '../disk.js';
@@ -18,6 +19,7 @@ export function emptyReport(target: Target): VmReport {
   return {
     schemaVersion: SCHEMA_VERSION,
     vm: target.name,
+    up: true,
     target: { dir: target.dir ?? null, ram: target.ram ?? null, disk: target.disk ?? null, sample: target.isSample },
     consistency: consistencyOf(target),
     collectedAt: new Date().toISOString(),
@@ -25,6 +27,24 @@ export function emptyReport(target: Target): VmReport {
     sections: {},
     warnings: [],
     errors: [],
+  };
+}
+
+/** The report of a target that could not be read at all (not a snapshot directory, a bad manifest …): down, with
+ *  the reason once. */
+export function failedTarget(name: string, path: string | undefined, e: unknown): VmReport {
+  const err = toNearfieldError(e);
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    vm: basename(name),
+    up: false,
+    target: { dir: path ?? null, ram: null, disk: null, sample: false },
+    consistency: 'unknown',
+    collectedAt: new Date().toISOString(),
+    durationMs: 0,
+    sections: {},
+    warnings: [],
+    errors: [{ collector: 'target', message: err.message + (err.file && err.file !== path ? ` (${err.file})` : '') }],
   };
 }
 
@@ -50,37 +70,34 @@ export async function collectVm(target: Target, opts: CollectOptions, collectors
     report.errors.push({ collector, message: err.message + (err.file ? ` (${err.file})` : '') });
   };
 
+  // Each source is opened once; one that cannot be is one error (`ram` / `disk`), and its collectors do not run.
   let guest: Guest | undefined;
   let disk: Disk | undefined;
-  let guestError: unknown;
-  let diskError: unknown;
   if (target.ram) {
     try {
       guest = await openTargetGuest(target, opts);
     } catch (e) {
-      guestError = e;
+      fail('ram', e, target.ram);
     }
   }
   if (target.disk) {
     try {
       disk = Disk.open(target.disk, { partition: target.partition });
     } catch (e) {
-      diskError = e;
+      fail('disk', e, target.disk);
     }
   }
+  report.up = guest !== undefined || disk !== undefined;
+  if (guest) report.warnings.push(...guest.damage());
   try {
     for (const c of all) {
-      const source = c.needs === 'ram' ? { present: target.ram, handle: guest, error: guestError } : { present: target.disk, handle: disk, error: diskError };
-      if (!source.present) continue;
-      if (!source.handle) {
-        fail(c.name, source.error, source.present);
-        continue;
-      }
+      const handle = c.needs === 'ram' ? guest : disk;
+      if (!handle) continue;
       const before = new Set(Object.keys(report.sections));
       try {
         c.collect({ guest, disk, sections: report.sections, top: opts.top });
       } catch (e) {
-        fail(c.name, e, source.present);
+        fail(c.name, e, c.needs === 'ram' ? target.ram : target.disk);
       }
       for (const [k, v] of Object.entries(report.sections)) if (!before.has(k)) report.warnings.push(...warningsOf(v));
     }
@@ -88,6 +105,8 @@ export async function collectVm(target: Target, opts: CollectOptions, collectors
     guest?.close();
     disk?.close();
   }
+  // Each warning once, though several collectors' records carry the discovery's
+  report.warnings = [...new Set(report.warnings)];
   report.durationMs = Math.round((performance.now() - started) * 10) / 10;
   return report;
 }

@@ -15,7 +15,7 @@ export async function collectAll(targets: Target[], opts: CollectOptions, collec
     while (next < targets.length) {
       const i = next++;
       const target = targets[i] as Target;
-      results[i] = await inWorker(target, opts).catch((e: Error) => failedReport(target, collectors, e.message));
+      results[i] = await inWorker(target, opts).catch((e: Error) => failedReport(target, e.message));
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, targets.length)) }, runOne));
@@ -32,9 +32,10 @@ function inWorker(target: Target, opts: CollectOptions): Promise<VmReport> {
   });
 }
 
-/** A VM whose collection crashed outright still gets a report that says so. */
-function failedReport(target: Target, collectors: Collector[], message: string): VmReport {
+/** A VM whose collection crashed outright still gets a report that says so, once. */
+function failedReport(target: Target, message: string): VmReport {
   const r = emptyReport(target);
-  r.errors = collectors.map((c) => ({ collector: c.name, message }));
+  r.up = false;
+  r.errors = [{ collector: 'target', message }];
   return r;
 }

@@ -7,7 +7,7 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { NearfieldError } from '../errors.js';
 import { SCHEMA_VERSION, type CopiedFile, type SnapshotManifest } from '../generated/records.js';
 import { native } from '../native/gateway.js';
-import { firecrackerSetState } from './firecracker.js';
+import { firecrackerSetState, firecrackerState } from './firecracker.js';
 import { QmpClient } from './qmp.js';
 
 export type PauseMethod =
@@ -30,8 +30,19 @@ export interface SnapshotRequest {
 
 export type { SnapshotManifest };
 
-/** Pauses and resumes one VM; resume is idempotent so every exit path can call it. */
+/**
+ * Pauses and resumes one VM, touching only what it changed: a VM found running is stopped and, after the copy,
+ * resumed — if it is still merely paused then (not stopped on an I/O error meanwhile). A VM found paused by its
+ * operator, stopped on an error, or not started is copied as it is and left so. Resume is idempotent so every
+ * exit path can call it.
+ */
 interface Pauser {
+  /** The VM's state before the snapshot, as the VMM names it ("running", "paused", "io-error" … / "Running"). */
+  stateBefore: string | null;
+  /** Whether nearfield stopped the VM (and so resumes it). */
+  pausedByUs: boolean;
+  /** Things worth saying afterwards (a VM left stopped because its state changed). */
+  notes: string[];
   pause(): Promise<void>;
   resume(): Promise<void>;
 }
@@ -40,32 +51,70 @@ async function makePauser(method: PauseMethod): Promise<Pauser> {
   switch (method.kind) {
     case 'qmp': {
       const qmp = await QmpClient.connect(method.socket);
-      let paused = false;
-      return {
+      const status = async () => {
+        const r = (await qmp.execute('query-status')) as { status?: unknown; running?: unknown };
+        if (typeof r?.status !== 'string' || typeof r.running !== 'boolean') throw new NearfieldError('IO', 'query-status gave no status', method.socket);
+        return { status: r.status, running: r.running };
+      };
+      let before: { status: string; running: boolean };
+      try {
+        before = await status();
+      } catch (e) {
+        qmp.close();
+        throw e;
+      }
+      const p: Pauser = {
+        stateBefore: before.status,
+        pausedByUs: false,
+        notes: [],
         pause: async () => {
+          if (!before.running) return; // paused by its operator, stopped on an error, or not started: copy it as it is
           try {
             await qmp.execute('stop');
           } catch (e) {
             qmp.close();
             throw e;
           }
-          paused = true;
+          p.pausedByUs = true;
         },
         resume: async () => {
-          if (paused) { paused = false; await qmp.execute('cont'); }
-          qmp.close();
+          try {
+            if (!p.pausedByUs) return;
+            p.pausedByUs = false;
+            // Only what we stopped: a VM that hit an I/O error (werror=stop) or worse while paused stays stopped.
+            const now = await status();
+            if (now.status === 'paused') await qmp.execute('cont');
+            else p.notes.push(`the VM went to "${now.status}" while paused for the copy; left it so (nearfield resumes only a VM it paused)`);
+          } finally {
+            qmp.close();
+          }
         },
       };
+      return p;
     }
     case 'firecracker': {
-      let paused = false;
-      return {
-        pause: async () => { await firecrackerSetState(method.socket, 'Paused'); paused = true; },
-        resume: async () => { if (paused) { paused = false; await firecrackerSetState(method.socket, 'Resumed'); } },
+      const stateBefore = await firecrackerState(method.socket);
+      const p: Pauser = {
+        stateBefore,
+        pausedByUs: false,
+        notes: [],
+        pause: async () => {
+          if (stateBefore !== 'Running') return; // already paused, or not started: copy it as it is
+          await firecrackerSetState(method.socket, 'Paused');
+          p.pausedByUs = true;
+        },
+        resume: async () => {
+          if (!p.pausedByUs) return;
+          p.pausedByUs = false;
+          const now = await firecrackerState(method.socket);
+          if (now === 'Paused') await firecrackerSetState(method.socket, 'Resumed');
+          else p.notes.push(`the VM went to "${now}" during the copy; left it so`);
+        },
       };
+      return p;
     }
     default:
-      return { pause: async () => {}, resume: async () => {} };
+      return { stateBefore: null, pausedByUs: false, notes: [], pause: async () => {}, resume: async () => {} };
   }
 }
 
@@ -101,6 +150,7 @@ export async function captureSnapshot(req: SnapshotRequest): Promise<SnapshotMan
 
     await pauser.pause();
     pausedAt = performance.now();
+    const wePaused = pauser.pausedByUs;
     const inPause: Promise<CopiedFile>[] = [];
     if (req.ram && ramName) inPause.push(copyOne('ram', req.ram, ramName));
     if (req.disk && diskName && req.diskInPause) inPause.push(copyOne('disk', req.disk, diskName));
@@ -122,7 +172,8 @@ export async function captureSnapshot(req: SnapshotRequest): Promise<SnapshotMan
     const ram = req.ram ? copied.find((f) => f.file === ramName) : undefined;
     const disk = req.disk ? copied.find((f) => f.file === diskName) : undefined;
     const isLive = req.pause.kind === 'live';
-    const measured = (req.pause.kind === 'qmp' || req.pause.kind === 'firecracker') && pausedAt !== null && resumedAt !== null;
+    // The window is ours only when we paused: a VM that was already stopped was not paused by the snapshot.
+    const measured = wePaused && pausedAt !== null && resumedAt !== null;
     const manifest: SnapshotManifest = {
       schemaVersion: SCHEMA_VERSION,
       nearfieldSnapshot: 2,
@@ -135,9 +186,13 @@ export async function captureSnapshot(req: SnapshotRequest): Promise<SnapshotMan
         resumedAt: measured ? wallClock(resumedAt!) : null,
         // The copy done while paused (or would-be paused): what bounds the pause window.
         copyInPauseMs: pausedAt !== null && resumedAt !== null ? round(resumedAt - pausedAt) : 0,
+        stateBefore: pauser.stateBefore,
+        pausedByNearfield: wePaused,
+        notes: pauser.notes,
       },
       ...(ram ? { ram: { ...ram, layout: req.ramLayout ?? 'auto' } } : {}),
-      ...(disk ? { disk: { ...disk, captured: req.diskInPause ? 'in-pause' as const : 'after-resume' as const } } : {}),
+      // a live copy was taken while the VM ran, whatever the order of the copies
+      ...(disk ? { disk: { ...disk, captured: isLive ? 'live' as const : req.diskInPause ? 'in-pause' as const : 'after-resume' as const } } : {}),
       totalMs: round(performance.now() - started),
     };
     await writeFile(join(partial, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');

@@ -88,3 +88,13 @@ impl DiskImage {
         self.disk = None;
     }
 }
+
+/// What the file's first 4 KiB say it is when it is a disk image ("an ext4 filesystem image", "a qcow2 disk
+/// image" …), or null (also for an unreadable file).
+#[napi]
+pub fn image_kind(path: String) -> Option<String> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(&path).ok()?.take(4096).read_to_end(&mut head).ok()?;
+    crate::disk::detect::image_kind(&head).map(str::to_string)
+}

@@ -108,6 +108,12 @@ impl Guest {
         Ok(self.opened()?.kernel.facts.vmcoreinfo.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect())
     }
 
+    /// Guest memory the RAM file lacks (a truncated file), one sentence each: what every reader's output may miss.
+    #[napi]
+    pub fn damage(&self) -> napi::Result<Vec<String>> {
+        Ok(self.opened()?.report.damage.clone())
+    }
+
     /// Release the RAM mapping and the profile now rather than at garbage collection; later calls fail.
     #[napi]
     pub fn close(&mut self) {
@@ -131,4 +137,11 @@ impl Task for OpenTask {
     fn resolve(&mut self, _env: Env, d: Self::Output) -> Result<Self::JsValue> {
         Ok(Guest::from_discovery(d, std::mem::take(&mut self.ram)))
     }
+}
+
+/// Check a raw RAM layout (`--ram-layout`: auto, flat, qemu-pc, qemu-q35, firecracker, firecracker-1.12,
+/// NAME:SPLIT) before anything is opened, so a typo is a usage error; returns how it reads.
+#[napi]
+pub fn check_ram_layout(spec: String) -> napi::Result<String> {
+    crate::mem::layout::RawLayout::parse(&spec, 0).map(|l| l.describe()).map_err(to_js)
 }

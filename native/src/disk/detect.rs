@@ -95,6 +95,35 @@ pub fn detect(dev: &dyn BlockDevice) -> Content {
     Content::Unknown
 }
 
+/// What a file's first 4 KiB say it is when it is a disk image rather than memory: a qcow2 header (QEMU
+/// docs/interop/qcow2.txt), an ext2/3/4 superblock at 1024, a GPT header at 512 ("EFI PART"), or an MBR
+/// whose four partition entries all read as entries. None for anything else (guest RAM begins with the
+/// real-mode interrupt vectors, which are none of these).
+pub fn image_kind(head: &[u8]) -> Option<&'static str> {
+    if head.get(0..4) == Some(b"QFI\xfb") && matches!(crate::bytes::be_u32(head, 4), Some(2 | 3)) {
+        return Some("a qcow2 disk image");
+    }
+    if head.len() >= 2048 && le_u16(head, 1024 + 0x38) == 0xEF53 && le_u32(head, 1024 + 0x18) <= 6 && le_u32(head, 1024) > 0 {
+        return Some(match ext_flavour(&head[1024..2048]) {
+            Content::Ext2 => "an ext2 filesystem image",
+            Content::Ext3 => "an ext3 filesystem image",
+            _ => "an ext4 filesystem image",
+        });
+    }
+    if head.get(512..520) == Some(b"EFI PART") {
+        return Some("a GPT-partitioned disk image");
+    }
+    if head.len() >= 512 && le_u16(head, 510) == 0xAA55 {
+        let entries: Vec<&[u8]> = (0..4).filter_map(|i| head.get(446 + i * 16..462 + i * 16)).collect();
+        let plausible = entries.iter().all(|e| e[0] == 0 || e[0] == 0x80);
+        let used = entries.iter().filter(|e| e[4] != 0 && le_u32(e, 8) > 0).count();
+        if entries.len() == 4 && plausible && used > 0 {
+            return Some("an MBR-partitioned disk image");
+        }
+    }
+    None
+}
+
 /// ext2 (no journal), ext3 (journal, nothing newer), ext4 (any ext4-only feature), as blkid names them.
 fn ext_flavour(sb: &[u8]) -> Content {
     let compat = le_u32(sb, 0x5C);
@@ -137,5 +166,31 @@ mod tests {
         assert_eq!(detect(&ext), Content::Ext2);
         ext.bytes[1024 + 0x60] = 0x40; // extents
         assert_eq!(detect(&ext), Content::Ext4);
+    }
+
+    #[test]
+    fn disk_images_are_told_from_memory() {
+        let mut ext = vec![0u8; 4096];
+        ext[1024..1028].copy_from_slice(&100u32.to_le_bytes()); // s_inodes_count
+        ext[1080..1082].copy_from_slice(&[0x53, 0xEF]);
+        ext[1024 + 0x60] = 0x40;
+        assert_eq!(image_kind(&ext), Some("an ext4 filesystem image"));
+        ext[1024 + 0x18] = 9; // s_log_block_size beyond 64 KiB: not a superblock
+        assert_eq!(image_kind(&ext), None);
+        let mut q = vec![0u8; 4096];
+        q[..8].copy_from_slice(b"QFI\xfb\0\0\0\x03");
+        assert_eq!(image_kind(&q), Some("a qcow2 disk image"));
+        let mut gpt = vec![0u8; 4096];
+        gpt[512..520].copy_from_slice(b"EFI PART");
+        assert_eq!(image_kind(&gpt), Some("a GPT-partitioned disk image"));
+        let mut mbr = vec![0u8; 4096];
+        mbr[510..512].copy_from_slice(&[0x55, 0xAA]);
+        assert_eq!(image_kind(&mbr), None, "no partition in use");
+        mbr[446 + 4] = 0x83;
+        mbr[446 + 8..446 + 12].copy_from_slice(&2048u32.to_le_bytes());
+        assert_eq!(image_kind(&mbr), Some("an MBR-partitioned disk image"));
+        // real-mode interrupt vectors (F000:FF53 everywhere): memory, not a disk
+        let ivt: Vec<u8> = [0x53u8, 0xff, 0x00, 0xf0].iter().copied().cycle().take(4096).collect();
+        assert_eq!(image_kind(&ivt), None);
     }
 }

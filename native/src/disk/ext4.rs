@@ -271,6 +271,18 @@ impl Ext4 {
                 ));
             }
         }
+        // A copy cut short still has its group descriptors near the start: the numbers come out, but the
+        // blocks past the end are gone.
+        let fs_bytes = geo.blocks_count.saturating_mul(geo.block_size);
+        if dev.size() < fs_bytes {
+            warnings.push(format!(
+                "{} is {} bytes, but its superblock says the filesystem is {fs_bytes} bytes ({} blocks of {}): truncated?",
+                dev.describe(),
+                dev.size(),
+                geo.blocks_count,
+                geo.block_size
+            ));
+        }
         let groups = read_groups(dev, &sb, &geo, &mut warnings)?;
         let mut fs = Ext4 { sb, geo, groups, warnings, journal_blocks: None };
         fs.journal_blocks = fs.journal_len(dev);

@@ -11,7 +11,7 @@ use super::vmcoreinfo::{self, Vmcoreinfo};
 use super::{Kernel, KernelFacts, Member, Source, Symbols, Types};
 use crate::mem::paging::{PageTables, X86AddressSpaces, START_KERNEL_MAP};
 use crate::mem::source::is_raw_file;
-use crate::mem::{open_source, PhysicalMemory, RamFormat, VirtualMemory};
+use crate::mem::{open_source, PhysicalMemory, RamFormat, SourceInfo, VirtualMemory};
 use crate::{Error, Result};
 
 /// What to open and which fallbacks the user gave.
@@ -42,6 +42,8 @@ pub struct DiscoveryReport {
     pub timings: Vec<(String, f64)>,
     /// Soft failures: a fallback taken, a check that did not hold.
     pub warnings: Vec<String>,
+    /// Guest memory the source lacks (a truncated file): every reader's output may be partial. Also in `warnings`.
+    pub damage: Vec<String>,
 }
 
 pub struct Discovery {
@@ -96,8 +98,24 @@ pub fn discover(opts: &DiscoverOptions) -> Result<Discovery> {
 }
 
 fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> Result<Discovery> {
-    let mut clock = Clock::new();
+    let clock = Clock::new();
     let (phys, info) = open_source(&opts.ram, layout)?;
+    // A file that stops short of the RAM the guest booted with fails somewhere in discovery; say why.
+    let truncated = crate::mem::e820::truncation(phys.as_ref());
+    match discover_in(opts, phys, info, retried, clock) {
+        Ok(mut d) => {
+            d.report.warnings.extend(truncated.iter().cloned());
+            d.report.damage.extend(truncated);
+            Ok(d)
+        }
+        Err(e) => match truncated {
+            Some(t) => Err(Error::bad(format!("{t} (discovery stopped at: {e})"))),
+            None => Err(e),
+        },
+    }
+}
+
+fn discover_in(opts: &DiscoverOptions, phys: Arc<dyn PhysicalMemory>, info: SourceInfo, retried: bool, mut clock: Clock) -> Result<Discovery> {
     let mut report = DiscoveryReport {
         format: info.format.map_or("raw", RamFormat::as_str).to_string(),
         layout: if retried { format!("{}; auto: qemu-pc did not map the kernel, this layout does", info.layout) } else { info.layout.clone() },
@@ -106,8 +124,22 @@ fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> 
         ..Default::default()
     };
     report.warnings.extend(info.warnings.iter().cloned());
-    if info.missing_bytes > 0 && info.warnings.is_empty() {
-        report.warnings.push(format!("the RAM file is truncated: {} bytes its headers promise are missing", info.missing_bytes));
+    if info.missing_bytes > 0 {
+        // a kdump source words its own shortfall (in warnings); say it for raw files and ELF cores
+        let damage = match info.warnings.first() {
+            Some(w) => w.clone(),
+            None => {
+                let what = if info.format == Some(RamFormat::ElfCore) { "ELF core" } else { "RAM file" };
+                let promised = info.file_len.saturating_add(info.missing_bytes);
+                let d = format!(
+                    "the {what} is truncated: it is {} bytes, its headers describe {promised} ({} bytes of guest memory missing)",
+                    info.file_len, info.missing_bytes
+                );
+                report.warnings.push(d.clone());
+                d
+            }
+        };
+        report.damage.push(damage);
     }
     clock.lap("open");
 

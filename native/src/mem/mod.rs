@@ -50,6 +50,7 @@ pub trait VirtualMemory {
 }
 
 pub mod convert;
+pub mod e820;
 pub mod elfcore;
 pub mod kdump;
 pub mod layout;

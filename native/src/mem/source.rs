@@ -172,6 +172,10 @@ impl MappedRam {
             };
             (segments, info)
         } else {
+            // A disk image given as RAM would otherwise fail later as "no VMCOREINFO": say what it is.
+            if let Some(kind) = crate::disk::detect::image_kind(map.get(..map.len().min(4096)).unwrap_or(&[])) {
+                return Err(Error::bad(format!("this is {kind}, not guest memory; give it with --disk")));
+            }
             let raw = RawLayout::parse(layout_spec, file_len)?;
             let info = SourceInfo {
                 format: Some(RamFormat::Raw),

@@ -13,6 +13,7 @@ pub mod maple;
 pub mod mmzone;
 pub mod modules;
 pub mod percpu;
+pub mod pid;
 pub mod rbtree;
 pub mod symbolize;
 pub mod taint;

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::{Kernel, Member};
+use crate::objects::pid::{GroupPids, PidLayout};
 use crate::objects::{latin1, list_entries, Object};
 use crate::records::{Hex, U64};
 use crate::walkers::Context;
@@ -156,9 +157,25 @@ pub struct Task {
     pub runtime_ns: U64,
     /// The CPU it last ran on (/proc/PID/stat field 39).
     pub processor: Option<u32>,
+    /// Process group and session (/proc/PID/stat fields 5 and 6): signal->pids[PIDTYPE_PGID], [PIDTYPE_SID]
+    /// (4.19+; None on older kernels).
+    pub pgrp: Option<i32>,
+    pub session: Option<i32>,
+    /// The controlling terminal's device as /proc/PID/stat field 7 encodes it (new_encode_dev), 0 without one;
+    pub tty_nr: u32,
+    /// its name as the kernel calls it (tty->name: "ttyS0", "pts3"), None without one;
+    pub tty: Option<String>,
+    /// and its foreground process group (field 8): −1 without a terminal, 0 when it has none.
+    pub tpgid: i32,
+    /// Scheduling policy (SCHED_NORMAL 0, FIFO 1, RR 2, BATCH 3, IDLE 5, DEADLINE 6) and real-time priority
+    /// (/proc/PID/stat fields 41 and 40).
+    pub policy: u32,
+    pub rt_priority: u32,
     /// None for tasks without an mm (kernel threads, zombies).
     pub rss: Option<Rss>,
     pub vsz_bytes: Option<u64>,
+    /// mm->locked_vm in bytes: /proc/PID/status VmLck (mlock'ed memory); None without an mm.
+    pub locked_bytes: Option<u64>,
     /// argv as /proc/PID/cmdline gives it; Some(empty) when there is no mm; None when unreadable.
     pub cmdline: Option<Vec<String>>,
     pub cmdline_error: Option<String>,
@@ -220,8 +237,15 @@ struct Layout {
     cpu: Option<Member>,
     wq: Option<WqLayout>,
     cred: [Member; 8],
+    policy: Member,
+    rt_priority: Member,
+    pid_nr: Option<PidLayout>,
+    group_pids: Option<GroupPids>,
+    sig_tty: Option<u64>,
+    tty: Option<TtyLayout>,
     mm_pgd: u64,
     mm_total_vm: Member,
+    mm_locked_vm: Member,
     mm_args: [Member; 4],
     rss: RssLayout,
     sig_nr_threads: Member,
@@ -242,6 +266,17 @@ struct WqLayout {
     desc: Member,
     /// kthread.full_name: the whole name of a kthread whose comm was truncated (5.17+).
     full_name: Option<u64>,
+}
+
+/// A controlling terminal (include/linux/tty.h, tty_driver.h): what tty_devnum() and tty_get_pgrp() read.
+struct TtyLayout {
+    index: Member,
+    driver: u64,
+    name: Member,
+    /// tty->ctrl.pgrp since 5.12, tty->pgrp before.
+    pgrp: u64,
+    major: Member,
+    minor_start: Member,
 }
 
 /// Where the mm's RSS counters live: 6.1 `rss_stat.count[]` (atomic_long_t), 6.2+ `rss_stat[]` (percpu_counter).
@@ -316,8 +351,27 @@ impl Layout {
             })()
             .ok(),
             cred: [cred("uid")?, cred("euid")?, cred("suid")?, cred("fsuid")?, cred("gid")?, cred("egid")?, cred("sgid")?, cred("fsgid")?],
+            policy: t("policy")?,
+            rt_priority: t("rt_priority")?,
+            pid_nr: PidLayout::resolve(k).ok(),
+            group_pids: GroupPids::resolve(k),
+            sig_tty: k.types.member("signal_struct", "tty").map(|m| m.offset),
+            tty: (|| -> Result<TtyLayout> {
+                let tty = |p: &str| k.member("tty_struct", p);
+                Ok(TtyLayout {
+                    index: tty("index")?,
+                    driver: tty("driver")?.offset,
+                    name: tty("name")?,
+                    // tty_struct.ctrl.pgrp since 5.12, .pgrp before
+                    pgrp: tty("ctrl.pgrp").or_else(|_| tty("pgrp"))?.offset,
+                    major: k.member("tty_driver", "major")?,
+                    minor_start: k.member("tty_driver", "minor_start")?,
+                })
+            })()
+            .ok(),
             mm_pgd: mm("pgd")?.offset,
             mm_total_vm: mm("total_vm")?,
+            mm_locked_vm: mm("locked_vm")?,
             mm_args: [mm("arg_start")?, mm("arg_end")?, mm("env_start")?, mm("env_end")?],
             rss,
             sig_nr_threads: sig("nr_threads")?,
@@ -424,10 +478,21 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
         .chain(l.sig_prev_utime.iter())
         .chain(l.sig_prev_stime.iter())
         .map(|m| m.offset + m.size)
+        .chain(l.group_pids.iter().flat_map(|g| [g.pgid + 8, g.sid + 8]))
+        .chain(l.sig_tty.map(|t| t + 8))
         .max()
         .unwrap_or(8);
     let sig = Object::read(k, signal, sig_len).map_err(|e| e.context(format!("reading signal_struct of pid {pid}")))?;
     let nr_threads = sig.int(l.sig_nr_threads)? as i32;
+    // fs/proc/array.c do_task_stat(): task_pgrp_nr_ns(), task_session_nr_ns(), and the terminal's.
+    let (pgrp, session) = match (l.group_pids, l.pid_nr) {
+        (Some(g), Some(p)) => (Some(p.nr(k, sig.ptr_at(g.pgid)?)?), Some(p.nr(k, sig.ptr_at(g.sid)?)?)),
+        _ => (None, None),
+    };
+    let ctty = match l.sig_tty {
+        Some(off) => controlling_tty(k, l, sig.ptr_at(off)?).map_err(|e| e.context(format!("reading the terminal of pid {pid}")))?,
+        None => None,
+    };
 
     // cputime: the task's own, or the group's (exited threads' totals kept in signal_struct plus every live thread).
     let own = CpuTime { utime: s.get(l.utime)?, stime: s.get(l.stime)?, runtime: s.get(l.sum_exec_runtime)? };
@@ -455,8 +520,8 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
     let (utime_ns, stime_ns) = cputime_adjust(cpu, prev);
 
     let mm = s.ptr_at(l.mm)?;
-    let (rss, vsz_bytes) = if mm == 0 {
-        (None, None)
+    let (rss, vsz_bytes, locked_bytes) = if mm == 0 {
+        (None, None, None)
     } else {
         let r = &l.rss;
         let counter = |i: u64| -> Result<u64> {
@@ -465,7 +530,8 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
         };
         let rss = Rss::new(counter(r.file)?, counter(r.anon)?, counter(r.shmem)?, l.page_size);
         let total_vm = k.read_member(mm, l.mm_total_vm)?;
-        (Some(rss), Some(total_vm.saturating_mul(l.page_size)))
+        let locked_vm = k.read_member(mm, l.mm_locked_vm)?;
+        (Some(rss), Some(total_vm.saturating_mul(l.page_size)), Some(locked_vm.saturating_mul(l.page_size)))
     };
 
     let start_ns = s.get(l.start_boottime)?;
@@ -499,12 +565,50 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
         stime_ticks: stime_ns / NS_PER_TICK,
         runtime_ns: U64(cpu.runtime),
         processor: l.cpu.and_then(|m| s.get(m).ok()).map(|v| v as u32),
+        pgrp,
+        session,
+        tty_nr: ctty.as_ref().map_or(0, |t| t.tty_nr),
+        tpgid: ctty.as_ref().map_or(-1, |t| t.tpgid),
+        tty: ctty.map(|t| t.name),
+        policy: s.get(l.policy)? as u32,
+        rt_priority: s.get(l.rt_priority)? as u32,
         rss,
         vsz_bytes,
+        locked_bytes,
         cmdline: if mm == 0 { Some(Vec::new()) } else { None },
         cmdline_error: None,
         threads: Vec::new(),
     })
+}
+
+/// A task's controlling terminal as do_task_stat() reports it.
+struct ControllingTty {
+    tty_nr: u32,
+    name: String,
+    tpgid: i32,
+}
+
+/// signal->tty: tty_devnum() (MKDEV(driver->major, driver->minor_start) + index) encoded by new_encode_dev(),
+/// the kernel's name for it, and pid_nr(tty_get_pgrp()). None when there is no terminal.
+fn controlling_tty(k: &Kernel, l: &Layout, tty: u64) -> Result<Option<ControllingTty>> {
+    let (Some(t), Some(p)) = (&l.tty, &l.pid_nr) else { return Ok(None) };
+    if tty == 0 {
+        return Ok(None);
+    }
+    let index = k.read_member(tty, t.index)? as u32;
+    let driver = k.read_u64(tty.wrapping_add(t.driver))?;
+    let major = k.read_member(driver, t.major)? as u32;
+    let minor = (k.read_member(driver, t.minor_start)? as u32).wrapping_add(index);
+    let name = k.read_cstr(tty.wrapping_add(t.name.offset), t.name.size.min(64) as usize)?;
+    let tpgid = p.nr(k, k.read_u64(tty.wrapping_add(t.pgrp))?)?;
+    Ok(Some(ControllingTty { tty_nr: new_encode_dev(major, minor), name, tpgid }))
+}
+
+/// include/linux/kdev_t.h new_encode_dev(): the 32-bit device number /proc prints (major in bits 8–19).
+fn new_encode_dev(major: u32, minor: u32) -> u32 {
+    // MINORBITS is 20: a dev_t holds 12 bits of major, 20 of minor
+    let (major, minor) = (major & 0xfff, minor & 0xf_ffff);
+    (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
 }
 
 /// kernel/workqueue.c wq_worker_comm(): "+desc" while a work item runs, "-desc" after, nothing before any.
@@ -666,14 +770,15 @@ mod tests {
             ("tasks", 0x00, 16), ("pid", 0x10, 4), ("tgid", 0x14, 4), ("real_parent", 0x18, 8), ("comm", 0x20, 16),
             ("__state", 0x30, 4), ("exit_state", 0x34, 4), ("flags", 0x38, 4), ("real_cred", 0x40, 8), ("mm", 0x48, 8),
             ("prio", 0x50, 4), ("static_prio", 0x54, 4), ("start_boottime", 0x58, 8), ("utime", 0x60, 8), ("stime", 0x68, 8),
-            ("se.sum_exec_runtime", 0x70, 8), ("signal", 0x78, 8), ("thread_node", 0x80, 16),
+            ("se.sum_exec_runtime", 0x70, 8), ("signal", 0x78, 8), ("thread_node", 0x80, 16), ("policy", 0x90, 4),
+            ("rt_priority", 0x94, 4),
         ] {
             f.member("task_struct", p, o, s, None);
         }
         for (i, p) in ["uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid"].iter().enumerate() {
             f.member("cred", p, 4 + i as u64 * 4, 4, None);
         }
-        for (p, o) in [("pgd", 0x00), ("total_vm", 0x08), ("arg_start", 0x10), ("arg_end", 0x18), ("env_start", 0x20), ("env_end", 0x28)] {
+        for (p, o) in [("pgd", 0x00), ("total_vm", 0x08), ("arg_start", 0x10), ("arg_end", 0x18), ("env_start", 0x20), ("env_end", 0x28), ("locked_vm", 0x30)] {
             f.member("mm_struct", p, o, 8, None);
         }
         f.member("mm_struct", "rss_stat.count", 0x40, 32, Some(4));
@@ -877,6 +982,70 @@ mod tests {
         let list = walk_tasks(&k, &TaskOptions::default()).unwrap();
         assert_eq!(list.tasks[0].cmdline, None);
         assert!(list.tasks[0].cmdline_error.as_deref().unwrap().starts_with("not resident"));
+    }
+
+    /// Group and session pids, a controlling terminal, policy and locked memory, as do_task_stat() shows them.
+    #[test]
+    fn session_terminal_policy_and_locked_memory() {
+        let mut g = G::new();
+        // signal_struct.pids[PIDTYPE_MAX] and .tty; struct pid's numbers[0].nr; tty_struct and tty_driver
+        g.f.member("signal_struct", "pids", 0x30, 32, Some(4));
+        g.f.member("signal_struct", "tty", 0x50, 8, None);
+        g.f.enumerator("PIDTYPE_PGID", 2);
+        g.f.enumerator("PIDTYPE_SID", 3);
+        g.f.member("pid", "level", 4, 4, None);
+        g.f.member("pid", "numbers", 0x10, 16, Some(1));
+        g.f.member("upid", "nr", 0, 4, None);
+        for (p, o, sz) in [("index", 0x00, 4), ("driver", 0x08, 8), ("name", 0x10, 64), ("ctrl.pgrp", 0x50, 8)] {
+            g.f.member("tty_struct", p, o, sz, None);
+        }
+        g.f.member("tty_driver", "major", 0x00, 4, None);
+        g.f.member("tty_driver", "minor_start", 0x04, 4, None);
+        let init = g.init;
+        let leader = g.task(300, b"nf-session", init, 1, 0);
+        let other = g.task(301, b"nf-other", init, 1, 0);
+        let pid = |f: &mut Fake, nr: u32| {
+            let p = f.alloc(0x20);
+            f.put_u32(p + 0x10, nr);
+            p
+        };
+        let pid300 = pid(&mut g.f, 300);
+        let driver = g.f.alloc(16);
+        g.f.put_u32(driver, 4); // serial: major 4, minors from 64 (ttyS0 = 4:64)
+        g.f.put_u32(driver + 4, 64);
+        let tty = g.f.alloc(0x60);
+        g.f.put_u32(tty, 1);
+        g.f.put_u64(tty + 0x08, driver);
+        g.f.put(tty + 0x10, b"ttyS1\0");
+        g.f.put_u64(tty + 0x50, pid300);
+        let sig = |f: &Fake, t: u64| u64::from_le_bytes(f.mem[(t + 0x78 - crate::walkers::testkit::KBASE) as usize..][..8].try_into().unwrap());
+        let s = sig(&g.f, leader);
+        g.f.put_u64(s + 0x40, pid300);
+        g.f.put_u64(s + 0x48, pid300);
+        g.f.put_u64(s + 0x50, tty);
+        g.f.put_u32(leader + 0x90, 1); // SCHED_FIFO
+        g.f.put_u32(leader + 0x94, 50);
+        g.give_mm(leader, b"x\0", 1, 1);
+        let mm = u64::from_le_bytes(g.f.mem[(leader + 0x48 - crate::walkers::testkit::KBASE) as usize..][..8].try_into().unwrap());
+        g.f.put_u64(mm + 0x30, 3);
+        let k = g.f.kernel();
+        let list = walk_tasks(&k, &TaskOptions::default()).unwrap();
+        assert!(list.warnings.is_empty(), "{:?}", list.warnings);
+        let t = list.tasks.iter().find(|t| t.pid == 300).unwrap();
+        assert_eq!((t.pgrp, t.session, t.tpgid), (Some(300), Some(300), 300));
+        assert_eq!(t.tty_nr, (4 << 8) | 65, "new_encode_dev(4, 64 + 1)");
+        assert_eq!(t.tty.as_deref(), Some("ttyS1"));
+        assert_eq!((t.policy, t.rt_priority, t.locked_bytes), (1, 50, Some(3 * 4096)));
+        let o = list.tasks.iter().find(|t| t.pid == 301).unwrap();
+        assert_eq!((o.pgrp, o.session, o.tty_nr, o.tty.as_deref(), o.tpgid, o.locked_bytes), (Some(0), Some(0), 0, None, -1, None));
+        let _ = other;
+    }
+
+    #[test]
+    fn device_numbers_encode_as_proc_prints_them() {
+        assert_eq!(new_encode_dev(136, 3), 0x8803, "pts/3");
+        assert_eq!(new_encode_dev(4, 64), 0x440, "ttyS0");
+        assert_eq!(new_encode_dev(259, 0x1_2345), (0x45 | (259 << 8) | (0x1_2300 << 12)), "large minors go to the top bits");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 import { defineRecordCommand } from '../define.js';
 import { renderTable } from '../output.js';
 import { defineCollector } from '../../report/collector.js';
+import { percent } from '../../report/units.js';
 
 /** mm/vmstat.c frag_show_print(): "Node %d, zone %8s " then "%6lu " per order. */
 export function buddyLine(node: number, zone: string, free: number[]): string {
@@ -22,7 +23,7 @@ export const command = defineRecordCommand({
     return (
       b.zones.map((z) => buddyLine(z.node, z.zone, z.free)).join('\n') + '\n' +
       `\nfree: ${s.freePages} pages (${kb(s.freeBytes)} kB); largest free block: ${largest}; ` +
-      `${s.highOrderPercent.toFixed(1)}% of free memory in blocks of order >= ${s.highOrder} (${kb(b.pageSize * 2 ** s.highOrder)} kB)\n`
+      `${percent(s.highOrderPercent)} of free memory in blocks of order >= ${s.highOrder} (${kb(b.pageSize * 2 ** s.highOrder)} kB)\n`
     );
   },
 });
@@ -40,7 +41,7 @@ export const collectors = [
       if (!b) return undefined;
       const orders = Math.max(0, ...b.zones.map((z) => z.free.length));
       return {
-        title: `free pages (buddy): ${b.summary.freePages} pages, largest free order ${b.summary.largestOrder ?? '-'}, ${b.summary.highOrderPercent.toFixed(1)}% in ≥2 MiB blocks`,
+        title: `free pages (buddy): ${b.summary.freePages} pages, largest free order ${b.summary.largestOrder ?? '-'}, ${percent(b.summary.highOrderPercent)} in ≥2 MiB blocks`,
         body: renderTable(
           ['zone', ...Array.from({ length: orders }, (_, i) => String(i))],
           b.zones.map((z) => [`Node ${z.node}, zone ${z.zone}`, ...z.free.map(String)]),

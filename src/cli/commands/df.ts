@@ -5,7 +5,7 @@
 import type { FilesystemUsage, MountTable } from '../../generated/records.js';
 import { NearfieldError } from '../../errors.js';
 import { defineRecordCommand, type Column } from '../define.js';
-import { renderTable } from '../output.js';
+import { note, renderTable, type OutputOptions } from '../output.js';
 import { defineCollector } from '../../report/collector.js';
 import { humanBytes, humanSize } from '../../report/units.js';
 
@@ -80,18 +80,18 @@ export const command = defineRecordCommand({
       .option('-B, --block-size <size>', 'scale sizes by SIZE (e.g. 1K, 1M, 4096)')
       .option('-T, --print-type', 'show the filesystem type'),
   validate: (f: DfFlags) => void (f.blockSize !== undefined && parseBlockSize(f.blockSize)),
-  read: async (s) => {
+  read: async (s, f: DfFlags & OutputOptions) => {
     const u = s.disk().statfs();
     // The guest's RAM, when the target has it, says where the filesystem is mounted.
     if (s.target.ram) {
       try {
         u.mountpoint = mountpointOf(u, (await s.guest()).mounts());
       } catch (e) {
-        process.stderr.write(`nearfield: note: mount point unknown: ${(e as Error).message}\n`);
+        note(f, `mount point unknown: ${(e as Error).message}`);
       }
     }
-    const note = lagNote(u);
-    if (note) process.stderr.write(`nearfield: note: ${note}\n`);
+    const lag = lagNote(u);
+    if (lag) note(f, lag);
     return u;
   },
   rows: (u) => [u],

@@ -6,7 +6,7 @@ import { SCHEMA_VERSION, type FindDocument } from '../../generated/records.js';
 import { ExitCode } from '../../errors.js';
 import { withFormats, withTarget, type CommonOptions } from '../common.js';
 import { defineCommand } from '../define.js';
-import { printJson, printJsonl, warn } from '../output.js';
+import { printJson, printJsonl, writeOut, warn } from '../output.js';
 import { fileAction, guestPath, withGuestFiles } from '../files-common.js';
 
 interface FindOptions extends CommonOptions {
@@ -45,7 +45,7 @@ export const command = defineCommand({
           const r = await g.find(path, { glob: opts.name, type: opts.type, max: opts.max });
           if (opts.json) printJson({ schemaVersion: SCHEMA_VERSION, path, name: opts.name ?? null, type: opts.type ?? null, truncated: r.truncated, matches: r.matches } satisfies FindDocument);
           else if (opts.jsonl) printJsonl(r.matches);
-          else process.stdout.write(r.matches.map((m) => m.path + '\n').join(''));
+          else writeOut(r.matches.map((m) => m.path + '\n').join(''));
           if (r.truncated) {
             warn(`stopped after ${r.matches.length} matches (--max ${opts.max}); there may be more`);
             return ExitCode.partial;

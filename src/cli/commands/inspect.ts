@@ -5,7 +5,7 @@ import { SCHEMA_VERSION, type Inspection } from '../../generated/records.js';
 import { NearfieldError } from '../../errors.js';
 import { withFormats, withTarget, type CommonOptions } from '../common.js';
 import { defineCommand } from '../define.js';
-import { printJson, printJsonl } from '../output.js';
+import { printJson, printJsonl, writeOut } from '../output.js';
 import { fileAction, withGuestFiles } from '../files-common.js';
 
 export type FstabEntry = Inspection['fstab'][number];
@@ -129,7 +129,7 @@ export const command = defineCommand({
           const r = await inspectGuest(g);
           if (opts.json) printJson(r);
         else if (opts.jsonl) printJsonl([r]);
-          else process.stdout.write(render(r));
+          else writeOut(render(r));
         });
       }),
     );

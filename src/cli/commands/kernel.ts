@@ -1,11 +1,32 @@
 // `nearfield kernel` (alias `uname`): what kernel the guest runs and where each fact came from; and the report's
 // kernel collector.
 
-import type { KernelInfo } from '../../generated/records.js';
-import { defineRecordCommand, type Column } from '../define.js';
+import type { KernelInfo, Uptime } from '../../generated/records.js';
+import { defineRecordCommand, printable, type Column } from '../define.js';
 import { defineCollector } from '../../report/collector.js';
 
-type KernelFlags = { systemMap?: string; vmlinux?: string; isf?: string };
+type KernelFlags = {
+  systemMap?: string; vmlinux?: string; isf?: string;
+  // coreutils uname's fields
+  all?: boolean; kernelName?: boolean; nodename?: boolean; kernelRelease?: boolean; kernelVersion?: boolean;
+  machine?: boolean; processor?: boolean; hardwarePlatform?: boolean; operatingSystem?: boolean;
+};
+
+const unameFlags = ['kernelName', 'nodename', 'kernelRelease', 'kernelVersion', 'machine', 'processor', 'hardwarePlatform', 'operatingSystem'] as const;
+
+/**
+ * coreutils uname's line from the guest's utsname (init_uts_ns): the fields asked for, in uname's order
+ * (-s -n -r -v -m -p -i -o); -a all of them but -p and -i, which are "unknown" on Linux and then left out.
+ * The operating system is what coreutils built for Linux prints, "GNU/Linux".
+ */
+export function unameLine(u: Pick<Uptime, 'sysname' | 'nodename' | 'release' | 'version' | 'machine'>, f: KernelFlags): string {
+  const values: Record<(typeof unameFlags)[number], string> = {
+    kernelName: u.sysname, nodename: u.nodename, kernelRelease: u.release, kernelVersion: u.version, machine: u.machine,
+    processor: 'unknown', hardwarePlatform: 'unknown', operatingSystem: 'GNU/Linux',
+  };
+  const asked = unameFlags.filter((k) => f[k] || (f.all && k !== 'processor' && k !== 'hardwarePlatform'));
+  return (asked.length ? asked : ['kernelName' as const]).map((k) => printable(values[k])).join(' ') + '\n';
+}
 
 interface Fact { label: string; source: string; value: string | number | null | undefined }
 
@@ -48,9 +69,21 @@ export const command = defineRecordCommand({
     cmd
       .option('--system-map <file>', 'System.map of the guest kernel (fallback when RAM has no kallsyms)')
       .option('--vmlinux <file>', 'vmlinux ELF of the guest kernel (fallback symbols and .BTF)')
-      .option('--isf <file>', 'Volatility 3 ISF (.json or .json.xz) of the guest kernel'),
+      .option('--isf <file>', 'Volatility 3 ISF (.json or .json.xz) of the guest kernel')
+      // uname's own flags print its one line instead of the facts (as `nearfield uname -r`)
+      .option('-a, --all', 'uname: all fields (except -p and -i when unknown)')
+      .option('-s, --kernel-name', 'uname: the kernel name (Linux)')
+      .option('-n, --nodename', "uname: the guest's hostname")
+      .option('-r, --kernel-release', 'uname: the kernel release')
+      .option('-v, --kernel-version', 'uname: the kernel version (build number and date)')
+      .option('-m, --machine', 'uname: the machine hardware name')
+      .option('-p, --processor', 'uname: the processor type (unknown)')
+      .option('-i, --hardware-platform', 'uname: the hardware platform (unknown)')
+      .option('-o, --operating-system', 'uname: the operating system (GNU/Linux)'),
   read: async (s, _f: KernelFlags) => (await s.guest()).kernel(),
-  rows: (info) => kernelFacts(info),
+  view: async (info, s, f: KernelFlags) => ({ info, uts: f.all || unameFlags.some((k) => f[k]) ? (await s.guest()).uptime() : undefined }),
+  text: ({ uts }, f: KernelFlags) => (uts ? unameLine(uts, f) : undefined),
+  rows: ({ info }) => kernelFacts(info),
   columns,
 });
 

@@ -4,8 +4,10 @@ import { Option } from 'commander';
 import { existsSync, readdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { withTarget, type CommonOptions } from '../common.js';
-import { action, printJson, printJsonl, warn } from '../output.js';
-import { resolveTarget, type Target } from '../../target.js';
+import { action, printJson, printJsonl, writeOut, warn } from '../output.js';
+import { checkRamLayout, resolveTarget, type Target } from '../../target.js';
+import { failedTarget } from '../../report/collect.js';
+import type { VmReport } from '../../generated/records.js';
 import { ExitCode, NearfieldError } from '../../errors.js';
 import { collectAll } from '../../report/run.js';
 import { loadCollectors } from '../../report/collectors.js';
@@ -50,35 +52,56 @@ export const command = defineCommand({
       if (formats > 1) throw new NearfieldError('USAGE', 'choose one of --json, --jsonl, --prometheus/--textfile, --vhostmd');
       const top = positiveInt(flags.top, '--top');
       const parallel = flags.parallel === undefined ? undefined : positiveInt(flags.parallel, '--parallel');
+      if (positionals.length > 0 && (flags.ram || flags.disk)) {
+        throw new NearfieldError('USAGE', 'give snapshot directories or --ram/--disk files, not both (a directory names its own RAM file and disk image)');
+      }
+      // Flag-level usage errors before any target: they are the same for every VM.
+      if (flags.ramLayout !== undefined) checkRamLayout(flags.ramLayout);
 
+      // Every readable target is reported; one that is not a snapshot (a stray file, an empty directory, a bad
+      // manifest) is reported as down with its reason, and does not cost the others their report.
       const names = expandGlobs(positionals);
       const targets: Target[] = [];
-      for (const name of names.length > 0 ? names : [undefined]) targets.push(await resolveTarget(name, flags));
-      if (targets.length > 1 && (flags.ram || flags.disk)) throw new NearfieldError('USAGE', '--ram/--disk go with a single target');
+      const down = new Map<number, VmReport>();
+      const order = names.length > 0 ? names : [undefined];
+      for (const [i, name] of order.entries()) {
+        try {
+          targets.push(await resolveTarget(name, flags, 'report'));
+        } catch (e) {
+          if (name === undefined) throw e;
+          down.set(i, failedTarget(name, resolve(name), e));
+        }
+      }
 
       const collectors = await loadCollectors();
-      const reports = await collectAll(targets, {
+      const collected = targets.length === 0 ? [] : await collectAll(targets, {
         top,
         cache: flags.cache,
         systemMap: flags.systemMap,
         vmlinux: flags.vmlinux,
         isf: flags.isf,
       }, collectors, parallel);
+      const reports: VmReport[] = [];
+      for (let i = 0, next = 0; i < order.length; i++) reports.push(down.get(i) ?? (collected[next++] as VmReport));
 
+      const table = !(flags.textfile !== undefined || flags.prometheus || flags.vhostmd || flags.json || flags.jsonl);
       if (flags.textfile !== undefined) writeAtomically(flags.textfile, renderPrometheus(reports, collectors, { instance: flags.instance }));
-      else if (flags.prometheus) process.stdout.write(renderPrometheus(reports, collectors, { instance: flags.instance }));
-      else if (flags.vhostmd) process.stdout.write(renderVhostmd(reports, collectors));
+      else if (flags.prometheus) writeOut(renderPrometheus(reports, collectors, { instance: flags.instance }));
+      else if (flags.vhostmd) writeOut(renderVhostmd(reports, collectors));
       else if (flags.json) printJson(reports);
       else if (flags.jsonl) printJsonl(reports);
-      else process.stdout.write(renderReportTable(reports, collectors));
+      else writeOut(renderReportTable(reports, collectors));
 
+      // Each problem once: the table shows them itself; with a machine format they also go to stderr (cron mails it).
       let partial = false;
       for (const r of reports) {
-        for (const w of r.warnings) warn(`${r.vm}: ${w}`);
-        for (const e of r.errors) process.stderr.write(`nearfield: report ${r.vm}: ${e.collector}: ${e.message}\n`);
+        if (!table) {
+          for (const w of r.warnings) warn(`${r.vm}: ${w}`);
+          for (const e of r.errors) process.stderr.write(`nearfield: report ${r.vm}: ${e.collector === 'target' ? '' : `${e.collector}: `}${e.message}\n`);
+        }
         if (r.errors.length > 0 || r.warnings.length > 0) partial = true;
       }
-      const allFailed = reports.every((r) => r.errors.length > 0 && Object.keys(r.sections).length === 0);
+      const allFailed = reports.every((r) => !r.up || (r.errors.length > 0 && Object.keys(r.sections).length === 0));
       return allFailed ? ExitCode.failure : partial ? ExitCode.partial : ExitCode.ok;
     }));
   },

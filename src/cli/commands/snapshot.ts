@@ -3,7 +3,9 @@
 import { Option } from 'commander';
 import { captureSnapshot, type PauseMethod } from '../../snapshot/capture.js';
 import { NearfieldError } from '../../errors.js';
-import { action, chatty, printJson, printJsonl } from '../output.js';
+import { action, clearStatus, note, printJson, printJsonl, showStatus, writeOut } from '../output.js';
+import { onlyOnce } from '../common.js';
+import { checkRamLayout } from '../../target.js';
 import { defineCommand } from '../define.js';
 
 interface SnapshotFlags {
@@ -24,7 +26,7 @@ interface SnapshotFlags {
 export const command = defineCommand({
   name: 'snapshot',
   description: "copy a VM's RAM file and disk image into a snapshot directory, pausing it only while RAM is copied",
-  setup: (cmd) => void cmd
+  setup: (cmd) => void onlyOnce(cmd, ['ram', 'disk', 'qmp', 'firecracker-api', 'ram-layout'])
     .argument('<dir>', 'snapshot directory to create (must not exist)')
     .option('--ram <file>', 'the VM\'s RAM file (QEMU memory-backend-file, Firecracker memory file)')
     .option('--disk <image>', 'the VM\'s disk image')
@@ -37,10 +39,11 @@ export const command = defineCommand({
     .option('--sha256', 'record sha256 of the copies in the manifest (reads them again)')
     .option('--json', 'print the manifest as JSON')
     .option('--jsonl', 'print the manifest as one JSON line')
-    .option('-q, --quiet', 'no progress on stderr')
+    .option('-q, --quiet', 'no progress or notes on stderr')
     .action(action('snapshot', async (dir: string, flags: SnapshotFlags) => {
       const pause = pauseMethod(flags);
-      const progress = chatty(flags) ? progressBar() : undefined;
+      if (flags.ramLayout !== undefined) checkRamLayout(flags.ramLayout);
+      const progress = progressBar(flags);
       const manifest = await captureSnapshot({
         ram: flags.ram,
         disk: flags.disk,
@@ -51,17 +54,18 @@ export const command = defineCommand({
         sha256: flags.sha256 === true,
         onProgress: progress,
       });
-      if (progress) process.stderr.write('\n');
+      clearStatus();
+      for (const n of manifest.pause.notes) note(flags, n);
       if (flags.json) return printJson(manifest);
       if (flags.jsonl) return printJsonl([manifest]);
-      const lines = [
-        `snapshot: ${dir}`,
-        `consistency: ${manifest.consistency}` + (manifest.pause.windowMs !== null ? ` (paused ${manifest.pause.windowMs} ms via ${manifest.pause.method})` : ''),
-      ];
+      const p = manifest.pause;
+      const how = p.windowMs !== null ? ` (paused ${p.windowMs} ms via ${p.method})`
+        : p.stateBefore !== null && !p.pausedByNearfield ? ` (the VM was ${p.stateBefore}: copied as it was, left so)` : '';
+      const lines = [`snapshot: ${dir}`, `consistency: ${manifest.consistency}${how}`];
       for (const [label, f] of [['ram', manifest.ram], ['disk', manifest.disk]] as const) {
         if (f) lines.push(`${label}: ${f.file} ${f.sizeBytes} bytes, ${f.copy.method}, ${f.copy.dataBytes} data bytes in ${f.copy.ms} ms`);
       }
-      process.stdout.write(lines.join('\n') + '\n');
+      writeOut(lines.join('\n') + '\n');
     })),
 });
 
@@ -75,11 +79,12 @@ function pauseMethod(f: SnapshotFlags): PauseMethod {
   return f.live ? { kind: 'live' } : { kind: 'none' };
 }
 
-function progressBar() {
+/** A one-line progress bar on a terminal's stderr (not with -q), cleared before anything else is printed. */
+function progressBar(flags: SnapshotFlags) {
   return (label: string, done: number, total: number) => {
     const pct = total > 0 ? Math.floor((done * 100) / total) : 100;
     const width = 30;
     const filled = Math.round((pct / 100) * width);
-    process.stderr.write(`\r${label.padEnd(5)} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${pct}%`);
+    showStatus(flags, `${label.padEnd(5)} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${pct}%`);
   };
 }

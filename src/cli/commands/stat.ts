@@ -4,7 +4,7 @@ import type { StatRecord } from '../../../wasm/protocol.js';
 import { SCHEMA_VERSION, type StatDocument } from '../../generated/records.js';
 import { withFormats, withTarget, type CommonOptions } from '../common.js';
 import { defineCommand } from '../define.js';
-import { printJson, printJsonl } from '../output.js';
+import { printJson, printJsonl, writeOut } from '../output.js';
 import { fileAction, guestPath, isoTime, jsonTime, loadIdNames, modeString, octalMode, withGuestFiles, type IdNames } from '../files-common.js';
 
 interface StatOptions extends CommonOptions {
@@ -72,7 +72,7 @@ export const command = defineCommand({
           const ids = await loadIdNames(g);
           if (opts.json) printJson(statRecord(r, ids, g.info.blockSize));
           else if (opts.jsonl) printJsonl([statRecord(r, ids, g.info.blockSize)]);
-          else process.stdout.write(renderStat(r, pathArg, ids, g.info.blockSize));
+          else writeOut(renderStat(r, pathArg, ids, g.info.blockSize));
         });
       }),
     );

@@ -25,8 +25,19 @@ export function renderPrometheus(reports: VmReport[], collectors: Collector[], o
 
   for (const r of reports) {
     const m = sinkFor(opts.instance ? { instance: opts.instance, vm: r.vm } : { vm: r.vm });
+    // A target that could not be read says so, with why, and nothing else: there is nothing to report for it.
+    m.gauge('nearfield_target_up', 'Whether nearfield could read this VM\'s snapshot (0: see nearfield_target_error_info).', r.up ? 1 : 0);
+    for (const e of r.errors) {
+      if (!r.up || e.collector === 'ram' || e.collector === 'disk') m.gauge('nearfield_target_error_info', 'Why a VM, or one of its sources (ram, disk), could not be read.', 1, { source: e.collector, reason: e.message });
+    }
+    if (!r.up) {
+      m.gauge('nearfield_report_duration_seconds', 'Time nearfield took to read this VM.', r.durationMs / 1000);
+      continue;
+    }
     for (const c of collectors) {
-      m.gauge('nearfield_collector_success', 'Whether a nearfield collector succeeded for this VM.', r.errors.some((e) => e.collector === c.name) ? 0 : 1, { collector: c.name });
+      // a collector whose source (the RAM or the disk) could not be opened did not run: it did not succeed
+      const failed = r.errors.some((e) => e.collector === c.name || e.collector === c.needs);
+      m.gauge('nearfield_collector_success', 'Whether a nearfield collector succeeded for this VM.', failed ? 0 : 1, { collector: c.name });
     }
     m.gauge('nearfield_report_duration_seconds', 'Time nearfield took to read this VM.', r.durationMs / 1000);
     m.gauge('nearfield_snapshot_paused', 'Whether the guest was paused when its RAM was copied (1), live (0).', r.consistency === 'unknown' ? null : r.consistency === 'paused' ? 1 : 0);

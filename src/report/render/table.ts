@@ -9,6 +9,7 @@ export function renderReportTable(reports: VmReport[], collectors: Collector[]):
 
 function renderOne(r: VmReport, collectors: Collector[]): string {
   const where = r.target.sample ? 'embedded sample guest' : (r.target.dir ?? r.target.ram ?? r.target.disk ?? '');
+  if (!r.up) return `== ${r.vm} (${where}) — FAILED: ${r.errors.map((e) => (e.collector === 'target' ? e.message : `${e.collector}: ${e.message}`)).join('; ')}\n`;
   const consistency = r.consistency === 'paused' ? 'paused snapshot' : r.consistency === 'live' ? 'LIVE copy: values may be torn' : 'consistency unknown';
   const out = [`== ${r.vm} (${where}) — ${consistency}, read in ${r.durationMs.toFixed(0)} ms`];
   for (const c of collectors) {

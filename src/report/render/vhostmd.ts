@@ -12,6 +12,11 @@ export function renderVhostmd(reports: VmReport[], collectors: Collector[]): str
       const v = type === 'string' || type.startsWith('real') ? value : Math.round(Number(value));
       out.push(`  <metric type="${type}" context="vm" id="${xml(r.vm)}">`, `    <name>${xml(name)}</name>`, `    <value>${xml(String(v))}</value>`, '  </metric>');
     };
+    emit('uint32', 'TargetUp', r.up ? 1 : 0);
+    if (!r.up) {
+      emit('string', 'TargetError', r.errors.map((e) => e.message).join('; '));
+      continue;
+    }
     for (const c of collectors) c.vhostmd?.(r, emit);
     emit('string', 'SnapshotConsistency', r.consistency);
   }
