@@ -34,7 +34,7 @@ pub struct Guest {
 struct Opened {
     kernel: Kernel,
     report: DiscoveryReport,
-    btf: Option<std::sync::Arc<Vec<u8>>>,
+    btf: Option<crate::kernel::btf::BtfBytes>,
     ram: String,
 }
 
@@ -97,7 +97,7 @@ impl Guest {
     #[napi]
     pub fn export_isf(&self, path: String) -> napi::Result<f64> {
         let g = self.opened()?;
-        let json = crate::kernel::discover::export_isf(&g.kernel, g.btf.as_deref().map(Vec::as_slice)).map_err(to_js)?;
+        let json = crate::kernel::discover::export_isf(&g.kernel, g.btf.as_deref()).map_err(to_js)?;
         std::fs::write(&path, json.as_bytes()).map_err(|e| to_js(crate::Error::Io(format!("cannot write {path}: {e}"))))?;
         Ok(json.len() as f64)
     }

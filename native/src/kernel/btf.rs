@@ -3,7 +3,7 @@
 //! Only what walkers need is kept resolved (struct/union sizes, members through anonymous members and
 //! typedef chains, enum values); every kind is parsed so records are skipped correctly.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use super::{Member, Source, Types};
@@ -113,20 +113,57 @@ pub struct RawMember {
     pub bitfield_size: u32,
 }
 
-/// Parsed BTF with name indexes.
+/// BTF bytes: owned, or a window of a larger shared buffer (the mapped profile cache file), so neither
+/// discovery nor a warm open copies the megabytes of BTF.
+#[derive(Clone)]
+pub struct BtfBytes {
+    owner: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    start: usize,
+    len: usize,
+}
+
+impl BtfBytes {
+    pub fn within(owner: Arc<dyn AsRef<[u8]> + Send + Sync>, start: usize, len: usize) -> BtfBytes {
+        BtfBytes { owner, start, len }
+    }
+}
+
+impl From<Vec<u8>> for BtfBytes {
+    fn from(v: Vec<u8>) -> BtfBytes {
+        let len = v.len();
+        BtfBytes { owner: Arc::new(v), start: 0, len }
+    }
+}
+
+impl std::ops::Deref for BtfBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let all: &[u8] = (*self.owner).as_ref();
+        all.get(self.start..self.start.saturating_add(self.len)).unwrap_or(&[])
+    }
+}
+
+/// Parsed BTF with name indexes. The indexes are sorted arrays of string-section offsets (not maps of owned
+/// names), so they can be written to the profile cache as they are and read back without re-parsing.
 pub struct Btf {
-    data: Vec<u8>,
+    data: BtfBytes,
     types_start: usize,
     types_len: usize,
     strs_start: usize,
     strs_len: usize,
     /// Index = type id; [0] is void.
     types: Vec<TypeRec>,
-    /// struct/union name → ids (several when a name is defined twice; the complete one wins).
-    aggregates: HashMap<String, Vec<u32>>,
-    enums: HashMap<String, Vec<u32>>,
-    enumerators: HashMap<String, i64>,
+    /// (name offset, id) of named structs/unions, sorted by name then id (a name defined twice has
+    /// several; the complete one wins).
+    aggregates: Vec<(u32, u32)>,
+    /// (name offset, id) of named enums, sorted the same way.
+    enums: Vec<(u32, u32)>,
+    /// (name offset, value) of every enumerator, sorted by name; the first definition in type order wins.
+    enumerators: Vec<(u32, i64)>,
 }
+
+/// Index format version, checked when a cached index is read back.
+const INDEX_VERSION: u32 = 1;
 
 impl std::fmt::Debug for Btf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,7 +185,8 @@ fn refers_to_type(kind: u8) -> bool {
 
 impl Btf {
     /// Parse a standalone (vmlinux) BTF blob.
-    pub fn parse(data: Vec<u8>) -> Result<Btf> {
+    pub fn parse(data: impl Into<BtfBytes>) -> Result<Btf> {
+        let data: BtfBytes = data.into();
         if data.len() > MAX_BTF_BYTES {
             return Err(Error::bad(format!("BTF blob of {} bytes is too large", data.len())));
         }
@@ -176,14 +214,107 @@ impl Btf {
             strs_start,
             strs_len,
             types: vec![TypeRec::default()],
-            aggregates: HashMap::new(),
-            enums: HashMap::new(),
-            enumerators: HashMap::new(),
+            aggregates: Vec::new(),
+            enums: Vec::new(),
+            enumerators: Vec::new(),
         };
         btf.scan_types()?;
         btf.check_references()?;
         btf.index()?;
         Ok(btf)
+    }
+
+    /// The parsed type table and name indexes as bytes (little-endian u32s), for the profile cache.
+    pub fn index_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.types.len() * 16 + (self.aggregates.len() + self.enums.len()) * 8 + self.enumerators.len() * 12);
+        let mut put = |v: u32| out.extend_from_slice(&v.to_le_bytes());
+        put(INDEX_VERSION);
+        put(self.types.len() as u32 - 1);
+        put(self.aggregates.len() as u32);
+        put(self.enums.len() as u32);
+        put(self.enumerators.len() as u32);
+        for r in &self.types[1..] {
+            put(r.name_off);
+            put((r.kind as u32) << 24 | (r.kflag as u32) << 31 | r.vlen as u32);
+            put(r.size_or_type);
+            put(r.extra);
+        }
+        for &(n, id) in self.aggregates.iter().chain(&self.enums) {
+            put(n);
+            put(id);
+        }
+        for &(n, v) in &self.enumerators {
+            put(n);
+            put(v as u64 as u32);
+            put((v as u64 >> 32) as u32);
+        }
+        out
+    }
+
+    /// BTF whose tables come from `index_bytes` of an earlier parse of the same blob (the profile cache,
+    /// whose checksum vouches for both): no per-type work. A damaged index cannot make a lookup panic (every
+    /// access is bounds-checked); it is refused when its counts do not fit.
+    pub fn with_index(data: BtfBytes, index: &[u8]) -> Result<Btf> {
+        if data.len() > MAX_BTF_BYTES {
+            return Err(Error::bad(format!("BTF blob of {} bytes is too large", data.len())));
+        }
+        let h = BtfHeader::read(&data)?;
+        let hdr = h.hdr_len as usize;
+        let (types_start, types_len) = (hdr.saturating_add(h.type_off as usize), h.type_len as usize);
+        let (strs_start, strs_len) = (hdr.saturating_add(h.str_off as usize), h.str_len as usize);
+        if types_start.saturating_add(types_len) > data.len() || strs_start.saturating_add(strs_len) > data.len() {
+            return Err(Error::bad("BTF sections run past the blob"));
+        }
+        let word = |i: usize| u32_at(index, i * 4).ok_or_else(|| Error::bad("BTF index cut short"));
+        if word(0)? != INDEX_VERSION {
+            return Err(Error::bad("BTF index version differs"));
+        }
+        let (nt, na, ne, nv) = (word(1)? as usize, word(2)? as usize, word(3)? as usize, word(4)? as usize);
+        // 5 header words, 4 per type, 2 per aggregate and enum, 3 per enumerator
+        let words = [(nt, 4usize), (na, 2), (ne, 2), (nv, 3)]
+            .iter()
+            .try_fold(5usize, |acc, &(n, per)| acc.checked_add(n.checked_mul(per)?));
+        if nt > MAX_TYPES || words.and_then(|w| w.checked_mul(4)) != Some(index.len()) {
+            return Err(Error::bad("BTF index counts do not match its length"));
+        }
+        let at = |i: usize| u32_at(index, i * 4).unwrap_or(0);
+        let mut types = Vec::with_capacity(nt + 1);
+        types.push(TypeRec::default());
+        for t in 0..nt {
+            let w = 5 + t * 4;
+            let info = at(w + 1);
+            types.push(TypeRec {
+                name_off: at(w),
+                kind: ((info >> 24) & 0x1f) as u8,
+                kflag: info >> 31 != 0,
+                vlen: (info & 0xffff) as u16,
+                size_or_type: at(w + 2),
+                extra: at(w + 3),
+            });
+        }
+        let pairs = |from: usize, n: usize| (0..n).map(|i| (at(from + 2 * i), at(from + 2 * i + 1))).collect::<Vec<_>>();
+        let base = 5 + nt * 4;
+        let aggregates = pairs(base, na);
+        let enums = pairs(base + 2 * na, ne);
+        let vbase = base + 2 * (na + ne);
+        let enumerators =
+            (0..nv).map(|i| (at(vbase + 3 * i), ((at(vbase + 3 * i + 2) as u64) << 32 | at(vbase + 3 * i + 1) as u64) as i64)).collect();
+        Ok(Btf { data, types_start, types_len, strs_start, strs_len, types, aggregates, enums, enumerators })
+    }
+
+    /// The bytes of the NUL-terminated name at `off` (empty when out of range).
+    fn name_bytes(&self, off: u32) -> &[u8] {
+        let strs = self.data.get(self.strs_start..self.strs_start + self.strs_len).unwrap_or(&[]);
+        let rest = strs.get(off as usize..).unwrap_or(&[]);
+        &rest[..memchr::memchr(0, rest).unwrap_or(rest.len())]
+    }
+
+    /// The entries of a sorted (name offset, x) index whose name is `name`.
+    fn named<'a, T: Copy>(&self, index: &'a [(u32, T)], name: &str) -> &'a [(u32, T)] {
+        let key = name.as_bytes();
+        let lo = index.partition_point(|e| self.name_bytes(e.0) < key);
+        let hi = lo + index[lo..].partition_point(|e| self.name_bytes(e.0) == key);
+        &index[lo..hi]
     }
 
     fn tsec(&self) -> &[u8] {
@@ -337,26 +468,36 @@ impl Btf {
     }
 
     fn index(&mut self) -> Result<()> {
-        let mut aggregates: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut enums: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut enumerators: HashMap<String, i64> = HashMap::new();
+        let mut aggregates = Vec::new();
+        let mut enums = Vec::new();
+        let mut enumerators = Vec::new();
         for id in 1..self.types.len() {
             let r = self.types[id];
             match r.kind {
                 KIND_STRUCT | KIND_UNION if r.name_off != 0 => {
-                    aggregates.entry(self.name(r.name_off)?.to_string()).or_default().push(id as u32);
+                    self.name(r.name_off)?;
+                    aggregates.push((r.name_off, id as u32));
                 }
                 KIND_ENUM | KIND_ENUM64 => {
                     if r.name_off != 0 {
-                        enums.entry(self.name(r.name_off)?.to_string()).or_default().push(id as u32);
+                        self.name(r.name_off)?;
+                        enums.push((r.name_off, id as u32));
                     }
-                    for (name, v) in self.enum_values(id as u32)? {
-                        enumerators.entry(name.to_string()).or_insert(v);
+                    let t = self.tsec();
+                    let stride = if r.kind == KIND_ENUM { 8 } else { 12 };
+                    for (i, (_, v)) in self.enum_values(id as u32)?.into_iter().enumerate() {
+                        enumerators.push((u32_at(t, r.extra as usize + i * stride).unwrap_or(0), v));
                     }
                 }
                 _ => {}
             }
         }
+        // Stable sorts: among equal names, type order is kept (the first enumerator definition wins).
+        let by_name = |a: &(u32, u32), b: &(u32, u32)| self.name_bytes(a.0).cmp(self.name_bytes(b.0)).then(a.1.cmp(&b.1));
+        aggregates.sort_by(by_name);
+        enums.sort_by(by_name);
+        enumerators.sort_by(|a, b| self.name_bytes(a.0).cmp(self.name_bytes(b.0)));
+        enumerators.dedup_by(|later, first| self.name_bytes(later.0) == self.name_bytes(first.0));
         self.aggregates = aggregates;
         self.enums = enums;
         self.enumerators = enumerators;
@@ -477,17 +618,27 @@ impl Btf {
 
     /// The id of the struct/union called `name` — the complete definition when there are several.
     pub fn aggregate(&self, name: &str) -> Option<u32> {
-        let ids = self.aggregates.get(name)?;
-        ids.iter().copied().max_by_key(|&id| self.type_rec(id).map(|r| (r.vlen, r.size_or_type)).unwrap_or((0, 0)))
+        self.named(&self.aggregates, name)
+            .iter()
+            .map(|&(_, id)| id)
+            .max_by_key(|&id| self.type_rec(id).map(|r| (r.vlen, r.size_or_type)).unwrap_or((0, 0)))
     }
 
     /// All named struct/union ids, for export.
     pub fn aggregate_ids(&self) -> impl Iterator<Item = (&str, u32)> {
-        self.aggregates.iter().filter_map(|(n, ids)| Some((n.as_str(), *ids.iter().max_by_key(|&&id| self.type_rec(id).map(|r| r.vlen).unwrap_or(0))?)))
+        self.groups(&self.aggregates).filter_map(|g| {
+            let id = g.iter().map(|e| e.1).max_by_key(|&id| self.type_rec(id).map(|r| r.vlen).unwrap_or(0))?;
+            Some((self.name(g[0].0).ok()?, id))
+        })
     }
 
     pub fn enum_ids(&self) -> impl Iterator<Item = (&str, u32)> {
-        self.enums.iter().filter_map(|(n, ids)| Some((n.as_str(), *ids.first()?)))
+        self.groups(&self.enums).filter_map(|g| Some((self.name(g[0].0).ok()?, g[0].1)))
+    }
+
+    /// Runs of equal names in a sorted index.
+    fn groups<'a>(&'a self, index: &'a [(u32, u32)]) -> impl Iterator<Item = &'a [(u32, u32)]> + 'a {
+        index.chunk_by(move |a, b| self.name_bytes(a.0).cmp(self.name_bytes(b.0)) == Ordering::Equal)
     }
 
     pub fn type_ids(&self) -> std::ops::Range<u32> {
@@ -566,7 +717,7 @@ impl Types for Btf {
         self.member_of(self.aggregate(struct_name)?, path)
     }
     fn enum_value(&self, enum_name: &str, enumerator: &str) -> Option<i64> {
-        for &id in self.enums.get(enum_name)? {
+        for &(_, id) in self.named(&self.enums, enum_name) {
             if let Ok(vals) = self.enum_values(id) {
                 if let Some((_, v)) = vals.into_iter().find(|(n, _)| *n == enumerator) {
                     return Some(v);
@@ -576,13 +727,16 @@ impl Types for Btf {
         None
     }
     fn enumerator(&self, enumerator: &str) -> Option<i64> {
-        self.enumerators.get(enumerator).copied()
+        self.named(&self.enumerators, enumerator).first().map(|e| e.1)
     }
     fn type_count(&self) -> usize {
         self.len()
     }
     fn source(&self) -> Source {
         Source::Btf
+    }
+    fn btf_index(&self) -> Option<Vec<u8>> {
+        Some(self.index_bytes())
     }
 }
 
@@ -594,12 +748,12 @@ const SCAN_CHUNK: usize = 32 << 20;
 /// Module BTF is split BTF (it refers to vmlinux types and strings) and small; the vmlinux blob parses
 /// standalone, is megabytes long and defines `task_struct`. The largest such blob wins.
 /// Parse raw vmlinux BTF into the kernel's types.
-pub fn types_from_btf(bytes: Vec<u8>) -> Result<Arc<dyn Types>> {
+pub fn types_from_btf(bytes: BtfBytes) -> Result<Arc<dyn Types>> {
     Ok(Arc::new(Btf::parse(bytes)?))
 }
 
-pub fn scan_phys_for_vmlinux_btf(phys: &dyn PhysicalMemory) -> Result<Vec<u8>> {
-    let mut best: Option<(u64, Vec<u8>)> = None;
+pub fn scan_phys_for_vmlinux_btf(phys: &dyn PhysicalMemory) -> Result<BtfBytes> {
+    let mut best: Option<(u64, BtfBytes)> = None;
     let mut candidates = 0usize;
     // Holes of a sparse file read as zeros: skip them, and give back each window once searched.
     for range in phys.scan_ranges() {
@@ -646,7 +800,7 @@ fn find_header(hay: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, &HEADER_PREFIX)
 }
 
-fn try_blob(phys: &dyn PhysicalMemory, at: u64) -> Option<Vec<u8>> {
+fn try_blob(phys: &dyn PhysicalMemory, at: u64) -> Option<BtfBytes> {
     let mut hdr = [0u8; 24];
     phys.read_phys(at, &mut hdr).ok()?;
     let h = BtfHeader::read(&hdr).ok()?;
@@ -835,7 +989,34 @@ pub(crate) mod tests {
 
     #[test]
     fn parses_layouts() {
-        let btf = Btf::parse(sample().build()).unwrap();
+        check_layouts(&Btf::parse(sample().build()).unwrap());
+    }
+
+    /// The profile cache opens BTF from its stored index: every answer must be the parser's.
+    #[test]
+    fn a_stored_index_answers_as_the_parse_did() {
+        let parsed = Btf::parse(sample().build()).unwrap();
+        let index = parsed.index_bytes();
+        let opened = Btf::with_index(sample().build().into(), &index).unwrap();
+        check_layouts(&opened);
+        assert_eq!(opened.len(), parsed.len());
+        let ids = |b: &Btf| (b.aggregate_ids().map(|(n, i)| (n.to_string(), i)).collect::<Vec<_>>(), b.enum_ids().map(|(n, i)| (n.to_string(), i)).collect::<Vec<_>>());
+        assert_eq!(ids(&opened), ids(&parsed));
+        // A cut or padded index is refused; a scrambled one answers nonsense but never panics.
+        assert!(Btf::with_index(sample().build().into(), &index[..index.len() - 4]).is_err());
+        assert!(Btf::with_index(sample().build().into(), &[index.as_slice(), &[0; 4]].concat()).is_err());
+        let mut junk = index.clone();
+        for (i, b) in junk.iter_mut().enumerate().skip(20) {
+            *b = (i as u8).wrapping_mul(37) ^ 0xa5;
+        }
+        let j = Btf::with_index(sample().build().into(), &junk).unwrap();
+        for name in ["task_struct", "list_head", "mm_struct", "zone_stat_item", "x"] {
+            let _ = (j.struct_size(name), j.member(name, "tasks.prev"), j.enum_value(name, "NR_NEG"), j.enumerator(name));
+        }
+        let _ = (j.aggregate_ids().count(), j.enum_ids().count());
+    }
+
+    fn check_layouts(btf: &Btf) {
         assert_eq!(btf.source(), Source::Btf);
         assert_eq!(btf.struct_size("task_struct"), Some(128));
         assert_eq!(btf.struct_size("list_head"), Some(16));
@@ -974,7 +1155,7 @@ pub(crate) mod tests {
         let len = ram.len() as u64;
         let phys = VecPhys(ram, vec![PhysRange { start: 0, len }]);
         let found = scan_phys_for_vmlinux_btf(&phys).unwrap();
-        assert_eq!(found, vmlinux);
+        assert_eq!(found.to_vec(), vmlinux);
         let btf = Btf::parse(found).unwrap();
         assert!(btf.member("task_struct", "comm").is_some());
         let empty = VecPhys(vec![0u8; 1 << 16], vec![PhysRange { start: 0, len: 1 << 16 }]);

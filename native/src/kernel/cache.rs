@@ -6,18 +6,20 @@
 //! File format (little-endian, ours): magic "NFPROF\0\0", version u32, reserved u32, payload length u64,
 //! checksum of the payload u64 (see `checksum`), payload = symbol source u8, symbol count u32, BTF type
 //! count u32, names blob length u32, then per symbol sorted by name (name offset u32, name length u16,
-//! pad u16, address u64), the names blob, BTF length u32 + bytes (0 = none). Lookups binary-search the
-//! file's own bytes, and BTF is parsed only when a type is first asked for, so a warm open allocates little.
+//! pad u16, address u64), the names blob, BTF length u32 + bytes (0 = none), BTF index length u32 + bytes
+//! (`btf::Btf::index_bytes`: its type table and sorted name indexes). Lookups binary-search the file's own
+//! bytes, and BTF is opened from its stored index when a type is first asked for: a warm run parses nothing.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use super::btf::BtfBytes;
 use super::{Source, Symbols, Types};
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"NFPROF\0\0";
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 /// The kernel image's virtual range (arch/x86 __START_KERNEL_map + KERNEL_IMAGE_SIZE, 1 GiB with KASLR): only
 /// these addresses move with KASLR; per-CPU offsets and absolute symbols do not.
 const IMAGE_START: u64 = 0xffff_ffff_8000_0000;
@@ -41,7 +43,29 @@ pub struct Profile {
     pub symbols_source: Source,
     pub types: Option<Arc<dyn Types>>,
     /// Raw vmlinux BTF, kept so the on-disk cache can rebuild `types`.
-    pub btf: Option<Arc<Vec<u8>>>,
+    pub btf: Option<BtfBytes>,
+}
+
+/// A profile file's bytes: mapped read-only from the cache (no copy; pages shared with the page cache), or
+/// owned. The cache is replaced by rename, never rewritten in place, so a mapping stays whole.
+pub enum Blob {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl AsRef<[u8]> for Blob {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Blob::Mapped(m) => m,
+            Blob::Owned(v) => v,
+        }
+    }
+}
+
+impl From<Vec<u8>> for Blob {
+    fn from(v: Vec<u8>) -> Blob {
+        Blob::Owned(v)
+    }
 }
 
 /// Cache key: the build id, restricted to safe file-name characters.
@@ -84,9 +108,14 @@ pub fn load(key: &str, kaslr: u64) -> Result<Option<(Arc<Profile>, Option<String
         return Ok(Some((p, Some("memory".into()))));
     }
     let Some(path) = file_for(key) else { return Ok(None) };
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::Io(format!("{}: {e}", path.display()))),
+    };
+    // SAFETY: the file is only ever replaced by rename (write_atomically), so the mapped inode does not change.
+    let bytes = match unsafe { memmap2::Mmap::map(&file) } {
+        Ok(m) => Blob::Mapped(m),
         Err(e) => return Err(Error::Io(format!("{}: {e}", path.display()))),
     };
     let p = Arc::new(decode(bytes, kaslr).map_err(|e| e.context(path.display()))?);
@@ -215,7 +244,8 @@ pub fn encode(p: &Profile, kaslr: u64) -> Vec<u8> {
         entries.extend_from_slice(&e);
         names.extend_from_slice(name.as_bytes());
     }
-    let btf = p.btf.as_deref().map(Vec::as_slice).unwrap_or(&[]);
+    let btf: &[u8] = p.btf.as_deref().unwrap_or(&[]);
+    let index = if btf.is_empty() { Vec::new() } else { p.types.as_ref().and_then(|t| t.btf_index()).unwrap_or_default() };
     let type_count = p.types.as_ref().map_or(0, |t| t.type_count()) as u32;
     let mut payload = Vec::with_capacity(13 + entries.len() + names.len() + 4 + btf.len());
     payload.push(source_code(p.symbols_source));
@@ -226,6 +256,8 @@ pub fn encode(p: &Profile, kaslr: u64) -> Vec<u8> {
     payload.extend_from_slice(&names);
     payload.extend_from_slice(&(btf.len() as u32).to_le_bytes());
     payload.extend_from_slice(btf);
+    payload.extend_from_slice(&(index.len() as u32).to_le_bytes());
+    payload.extend_from_slice(&index);
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend(MAGIC);
     out.extend(VERSION.to_le_bytes());
@@ -238,7 +270,7 @@ pub fn encode(p: &Profile, kaslr: u64) -> Vec<u8> {
 
 /// Symbols served straight from the cache file's bytes (entries sorted by name, checked at load).
 struct CachedSymbols {
-    bytes: Arc<Vec<u8>>,
+    bytes: Arc<Blob>,
     entries_at: usize,
     names_at: usize,
     count: usize,
@@ -248,13 +280,16 @@ struct CachedSymbols {
 }
 
 impl CachedSymbols {
+    /// Entry `i` (< count, so inside the entries `decode` measured); a name pointing outside the file reads
+    /// as empty, never a panic.
     fn entry(&self, i: usize) -> (&[u8], u64) {
         let at = self.entries_at + i * ENTRY_LEN;
-        let e = &self.bytes[at..at + ENTRY_LEN];
-        let off = u32::from_le_bytes([e[0], e[1], e[2], e[3]]) as usize;
-        let len = u16::from_le_bytes([e[4], e[5]]) as usize;
-        let addr = u64::from_le_bytes([e[8], e[9], e[10], e[11], e[12], e[13], e[14], e[15]]);
-        (&self.bytes[self.names_at + off..self.names_at + off + len], relocate(addr, self.kaslr))
+        let b: &[u8] = (*self.bytes).as_ref();
+        let off = crate::bytes::le_u32(b, at).unwrap_or(0) as usize;
+        let len = crate::bytes::le_u16(b, at + 4).unwrap_or(0) as usize;
+        let addr = crate::bytes::le_u64(b, at + 8).unwrap_or(0);
+        let start = self.names_at.saturating_add(off);
+        (b.get(start..start.saturating_add(len)).unwrap_or(&[]), relocate(addr, self.kaslr))
     }
 }
 
@@ -283,16 +318,24 @@ impl Symbols for CachedSymbols {
     }
 }
 
-/// vmlinux BTF parsed on first use; the type count is known from the cache without parsing.
+/// vmlinux BTF opened on first use, from the index stored beside it (else parsed, for a file without one);
+/// the type count is known from the cache without either.
 struct LazyBtfTypes {
-    btf: Arc<Vec<u8>>,
+    btf: BtfBytes,
+    /// Where the stored index sits in the file (empty: none).
+    index: BtfBytes,
     count: usize,
-    parsed: OnceLock<Option<Arc<dyn Types>>>,
+    parsed: OnceLock<Option<super::btf::Btf>>,
 }
 
 impl LazyBtfTypes {
-    fn get(&self) -> Option<&Arc<dyn Types>> {
-        self.parsed.get_or_init(|| super::btf::types_from_btf(self.btf.as_ref().clone()).ok()).as_ref()
+    fn get(&self) -> Option<&super::btf::Btf> {
+        self.parsed
+            .get_or_init(|| {
+                let data = self.btf.clone();
+                if self.index.is_empty() { super::btf::Btf::parse(data) } else { super::btf::Btf::with_index(data, &self.index) }.ok()
+            })
+            .as_ref()
     }
 }
 
@@ -314,6 +357,9 @@ impl Types for LazyBtfTypes {
     }
     fn source(&self) -> Source {
         Source::Btf
+    }
+    fn btf_index(&self) -> Option<Vec<u8>> {
+        (!self.index.is_empty()).then(|| self.index.to_vec()).or_else(|| Some(self.get()?.index_bytes()))
     }
 }
 
@@ -343,8 +389,10 @@ impl Reader<'_> {
 }
 
 /// A profile file, its symbols relocated for a boot with KASLR offset `kaslr`.
-pub fn decode(bytes: Vec<u8>, kaslr: u64) -> Result<Profile> {
-    let mut r = Reader { b: &bytes, pos: 0 };
+pub fn decode(bytes: impl Into<Blob>, kaslr: u64) -> Result<Profile> {
+    let blob: Arc<Blob> = Arc::new(bytes.into());
+    let bytes: &[u8] = (*blob).as_ref();
+    let mut r = Reader { b: bytes, pos: 0 };
     if r.take(8)? != MAGIC {
         return Err(Error::bad("not a nearfield profile cache file"));
     }
@@ -359,7 +407,7 @@ pub fn decode(bytes: Vec<u8>, kaslr: u64) -> Result<Profile> {
     if payload.len() as u64 != len || checksum(payload) != sum {
         return Err(Error::bad("profile cache checksum mismatch"));
     }
-    let mut r = Reader { b: &bytes, pos: HEADER_LEN };
+    let mut r = Reader { b: bytes, pos: HEADER_LEN };
     let source = source_from(r.u8()?).ok_or_else(|| Error::bad("profile cache: unknown symbol source"))?;
     let count = r.u32()?;
     let type_count = r.u32()? as usize;
@@ -372,30 +420,31 @@ pub fn decode(bytes: Vec<u8>, kaslr: u64) -> Result<Profile> {
     r.take(count * ENTRY_LEN)?;
     let names_at = r.pos;
     r.take(names_len)?;
-    // Every entry must point inside the names blob and the entries must be sorted, once, here.
-    let mut prev: Option<&[u8]> = None;
+    // Every entry must point inside the names blob (cheap: no string is read). Their order is `encode`'s,
+    // vouched for by the checksum and not re-compared on every warm run.
     for i in 0..count {
-        let e = &bytes[entries_at + i * ENTRY_LEN..entries_at + (i + 1) * ENTRY_LEN];
-        let off = u32::from_le_bytes([e[0], e[1], e[2], e[3]]) as usize;
-        let n = u16::from_le_bytes([e[4], e[5]]) as usize;
-        let name = bytes
-            .get(names_at + off..names_at + off + n)
-            .filter(|_| off + n <= names_len)
-            .ok_or_else(|| Error::bad(format!("profile cache: symbol {i} points outside the names")))?;
-        if prev.is_some_and(|p| p > name) {
-            return Err(Error::bad("profile cache: symbols out of order"));
+        let at = entries_at + i * ENTRY_LEN;
+        let off = crate::bytes::le_u32(bytes, at).unwrap_or(u32::MAX) as usize;
+        let n = crate::bytes::le_u16(bytes, at + 4).unwrap_or(0) as usize;
+        if off.checked_add(n).map_or(true, |end| end > names_len) {
+            return Err(Error::bad(format!("profile cache: symbol {i} points outside the names")));
         }
-        prev = Some(name);
     }
     let btf_len = r.u32()?;
     if btf_len > MAX_BTF {
         return Err(Error::bad("profile cache: BTF length absurd"));
     }
-    let btf = r.take(btf_len as usize)?.to_vec();
-    let btf = (!btf.is_empty()).then(|| Arc::new(btf));
+    let btf_at = r.pos;
+    r.take(btf_len as usize)?;
+    let index_len = r.u32()? as usize;
+    let index_at = r.pos;
+    r.take(index_len)?;
+    let shared: Arc<dyn AsRef<[u8]> + Send + Sync> = blob.clone();
+    let index = BtfBytes::within(shared.clone(), index_at, index_len);
+    let btf = (btf_len > 0).then(|| BtfBytes::within(shared, btf_at, btf_len as usize));
     let types: Option<Arc<dyn Types>> =
-        btf.clone().map(|b| Arc::new(LazyBtfTypes { btf: b, count: type_count, parsed: OnceLock::new() }) as Arc<dyn Types>);
-    let symbols = CachedSymbols { bytes: Arc::new(bytes), entries_at, names_at, count, source, kaslr };
+        btf.clone().map(|b| Arc::new(LazyBtfTypes { btf: b, index, count: type_count, parsed: OnceLock::new() }) as Arc<dyn Types>);
+    let symbols = CachedSymbols { bytes: blob, entries_at, names_at, count, source, kaslr };
     Ok(Profile { symbols: Arc::new(symbols), symbols_source: source, types, btf })
 }
 

@@ -50,7 +50,7 @@ pub struct Discovery {
     pub kernel: Kernel,
     pub report: DiscoveryReport,
     /// The raw vmlinux BTF the types came from, when they came from BTF (for ISF export).
-    pub btf: Option<Arc<Vec<u8>>>,
+    pub btf: Option<super::btf::BtfBytes>,
 }
 
 /// A Volatility 3 ISF of the discovered kernel: kallsyms (made link-time again) + BTF layouts.
@@ -464,8 +464,8 @@ fn build_profile(
         }
         _ => None,
     };
-    let bytes = match from_symbols {
-        Some(b) => Some(b),
+    let bytes: Option<super::btf::BtfBytes> = match from_symbols {
+        Some(b) => Some(b.into()),
         None => match super::btf::scan_phys_for_vmlinux_btf(phys) {
             Ok(b) => Some(b),
             Err(e) => {
@@ -477,7 +477,7 @@ fn build_profile(
     clock.lap("btf-read");
     let (types, btf) = match bytes {
         Some(b) => {
-            let keep = Arc::new(b.clone());
+            let keep = b.clone();
             match super::btf::types_from_btf(b) {
                 Ok(t) => (Some(t), Some(keep)),
                 Err(e) => {

@@ -85,4 +85,8 @@ pub trait Types: Send + Sync {
     fn enumerator(&self, enumerator: &str) -> Option<i64>;
     fn type_count(&self) -> usize;
     fn source(&self) -> Source;
+    /// The parsed BTF tables as bytes for the profile cache (`btf::Btf::index_bytes`), when these types are BTF.
+    fn btf_index(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
