@@ -1094,4 +1094,75 @@ mod tests {
         assert_eq!(state_name(10), "LISTEN");
         assert_eq!(state_name(99), "99");
     }
+
+    use crate::walkers::testkit::Fake;
+
+    /// sock_common at 0 (daddr 0, rcv_saddr 4, dport 12, num 14, family 16, state 18, net 48, listener 96,
+    /// nulls_node/node 104, refcnt 128), sock to 256 (socket 160, uid 168, ack_backlog 172, wmem 176, rmem 180,
+    /// type 184, protocol 186), inet_sport 200, tcp_sock seqs 208.., tw_substate 140, tw_sport 142.
+    fn layout(f: &mut Fake) {
+        f.size("sock", 256);
+        for (p, o, s) in [
+            ("__sk_common.skc_daddr", 0, 4), ("__sk_common.skc_rcv_saddr", 4, 4), ("__sk_common.skc_dport", 12, 2), ("__sk_common.skc_num", 14, 2),
+            ("__sk_common.skc_family", 16, 2), ("__sk_common.skc_state", 18, 1), ("__sk_common.skc_net", 48, 8), ("__sk_common.skc_listener", 96, 8),
+            ("__sk_common.skc_nulls_node", 104, 16), ("__sk_common.skc_node", 104, 16), ("__sk_common.skc_refcnt.refs.counter", 128, 4),
+            ("sk_socket", 160, 8), ("sk_uid.val", 168, 4), ("sk_ack_backlog", 172, 4), ("sk_wmem_alloc.refs.counter", 176, 4),
+            ("sk_backlog.rmem_alloc.counter", 180, 4), ("sk_type", 184, 2), ("sk_protocol", 186, 2),
+        ] {
+            f.member("sock", p, o, s, None);
+        }
+        f.member("inet_sock", "inet_sport", 200, 2, None);
+        for (p, o) in [("write_seq", 208), ("snd_una", 212), ("rcv_nxt", 216), ("copied_seq", 220)] {
+            f.member("tcp_sock", p, o, 4, None);
+        }
+        f.member("inet_timewait_sock", "tw_substate", 140, 1, None);
+        f.member("inet_timewait_sock", "tw_sport", 142, 2, None);
+        f.member("socket", "sk", 24, 8, None);
+        f.size("socket_alloc", 256);
+        f.member("socket_alloc", "socket", 0, 128, None);
+        f.member("socket_alloc", "vfs_inode", 128, 128, None);
+        f.member("inode", "i_ino", 64, 8, None);
+    }
+
+    fn sock(f: &mut Fake, state: u8, local: [u8; 4], lport: u16, remote: [u8; 4], rport: u16) -> u64 {
+        let sk = f.alloc(256);
+        f.put(sk, &remote);
+        f.put(sk + 4, &local);
+        f.put(sk + 12, &rport.to_be_bytes());
+        f.put(sk + 14, &lport.to_le_bytes());
+        f.put(sk + 16, &(AF_INET as u16).to_le_bytes());
+        f.put(sk + 18, &[state]);
+        sk
+    }
+
+    #[test]
+    fn listening_timewait_and_embryonic_tcp_sockets_as_proc_net_tcp_prints_them() {
+        let mut f = Fake::new(1 << 16);
+        layout(&mut f);
+        let lo = [127, 0, 0, 1];
+        // a listener with 3 connections waiting to be accepted, owned by a socket whose inode is 4242
+        let listen = sock(&mut f, TCP_LISTEN as u8, lo, 7001, [0; 4], 0);
+        f.put(listen + 200, &7001u16.to_be_bytes());
+        f.put_u32(listen + 172, 3);
+        f.put_u32(listen + 168, 1000);
+        let socket = f.alloc(256);
+        f.put_u64(listen + 160, socket);
+        f.put_u64(socket + 128 + 64, 4242);
+        // TIME_WAIT: only sock_common, its port in tw_sport, the shown state in tw_substate
+        let tw = sock(&mut f, TCP_TIME_WAIT as u8, lo, 0, lo, 7001);
+        f.put(tw + 142, &40000u16.to_be_bytes());
+        f.put(tw + 140, &[TCP_TIME_WAIT as u8]);
+        // an embryonic connection: SYN_RECV, no inode, the listener's uid
+        let req = sock(&mut f, TCP_NEW_SYN_RECV as u8, lo, 7001, lo, 40001);
+        f.put_u64(req + 96, listen);
+        let k = f.kernel();
+        let l = SockLayout::of(&k).unwrap();
+        let got = |sk| {
+            let s = tcp_socket(&k, &l, sk).unwrap();
+            (s.state, s.local_address, s.local_port, s.remote_address, s.remote_port, s.rx_queue, s.uid, s.inode)
+        };
+        assert_eq!(got(listen), ("LISTEN".into(), "127.0.0.1".into(), 7001, "0.0.0.0".into(), 0, 3, 1000, 4242));
+        assert_eq!(got(tw), ("TIME_WAIT".into(), "127.0.0.1".into(), 40000, "127.0.0.1".into(), 7001, 0, 0, 0));
+        assert_eq!(got(req), ("SYN_RECV".into(), "127.0.0.1".into(), 7001, "127.0.0.1".into(), 40001, 0, 1000, 0));
+    }
 }
