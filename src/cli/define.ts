@@ -75,6 +75,9 @@ export interface RecordCommandSpec<R, F, V, Row> {
   target?(positionals: (string | undefined)[], flags: F): string | undefined;
   /** Usage checks on the flags, before anything is opened (a NearfieldError USAGE exits 2). */
   validate?(flags: F): void;
+  /** Re-read the positional arguments (the command's own, then the target, last) before the target is resolved,
+   *  for commands whose own argument is optional: `pmap --all DIR` gives commander ['DIR', undefined]. */
+  positionals?(args: (string | undefined)[], flags: F): (string | undefined)[];
   /** The record `--json` prints: usually one walker's (`async (s) => (await s.guest()).meminfo()`). */
   read(sources: Sources, flags: F, args: string[]): Promise<R> | R;
   /** The record's items, one JSON line each for `--jsonl` (default: the whole record on one line). */
@@ -110,7 +113,9 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
         action(spec.name, async (...args: unknown[]) => {
           // commander passes the declared arguments, then the options, then the Command
           const flags = args[args.length - 2] as F & CommonOptions & { json?: boolean; jsonl?: boolean };
-          const positionals = args.slice(0, -2) as (string | undefined)[];
+          const given = args.slice(0, -2) as (string | undefined)[];
+          const positionals = spec.positionals ? spec.positionals(given, flags) : given;
+          if (flags.json && flags.jsonl) throw new NearfieldError('USAGE', 'choose one of --json and --jsonl');
           const chosen = spec.target ? spec.target(positionals, flags) : positionals[positionals.length - 1];
           spec.validate?.(flags);
           const target = await resolveTarget(chosen, flags, spec.name);

@@ -37,6 +37,50 @@ export interface Buddyinfo {
 /** Walkers without options take this. */
 export type NoOptions = Record<string, never>;
 
+/** One cgroup (a directory of /sys/fs/cgroup). */
+export interface Cgroup {
+  /** "/" for the root, "/nf/web" below it (what /proc/PID/cgroup shows after "0::"). */
+  path: string;
+  level: number;
+  /** cgroup.procs and cgroup.threads: live processes (thread-group ids) and threads in it. */
+  procs: number[];
+  threads: number[];
+  /** cgroup.controllers and cgroup.subtree_control. */
+  controllers: string[];
+  subtreeControl: string[];
+  /**
+   * memory.current, memory.max ("max" or bytes) and memory.peak; None where the file does not exist
+   * (the root, or the memory controller not enabled).
+   */
+  memoryCurrentBytes: number | null;
+  memoryMax: string | null;
+  memoryPeakBytes: number | null;
+  /** cpu.stat's usage, user and system time. */
+  cpu: CgroupCpu | null;
+  /** pids.current and pids.max ("max" or a number) when the pids controller is enabled. */
+  pidsCurrent: number | null;
+  pidsMax: string | null;
+  cgroup: Hex;
+}
+
+/** cpu.stat's first lines. */
+export interface CgroupCpu {
+  usageUsec: number;
+  userUsec: number;
+  systemUsec: number;
+}
+
+/** A guest address or bit mask, as "0x…" in lower-case hex. */
+export type Hex = string;
+
+export interface CgroupTree {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  /** Root first, then depth first in the kernel's child order. */
+  cgroups: Cgroup[];
+  warnings: string[];
+}
+
 /** One record, as /dev/kmsg describes it. */
 export interface LogRecord {
   seq: number;
@@ -69,6 +113,98 @@ export interface Log {
 export interface DmesgOptions {
   /** Keep only the newest `tail` records (the counts still cover the whole log). */
   tail?: number | null;
+}
+
+/** One process's environment. */
+export interface ProcessEnviron {
+  pid: number;
+  comm: string;
+  /** "KEY=value" strings in the process's order (bytes as Latin-1); None when unreadable. */
+  environ: string[] | null;
+  /** Bytes between env_start and env_end, and whether max_bytes cut them. */
+  sizeBytes: number;
+  truncated: boolean;
+  /** Why the environment could not be read (e.g. a page not resident). */
+  error: string | null;
+}
+
+export interface EnvironList {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  /** Processes with an address space (kernel threads and zombies have none). */
+  processes: ProcessEnviron[];
+  warnings: string[];
+}
+
+export interface EnvironOptions {
+  /** Only this process; every process when absent. */
+  pid?: number | null;
+  /** Bytes of environment to read at most per process (default 1 MiB). */
+  maxBytes?: number;
+}
+
+/** One open file descriptor. */
+export interface OpenFile {
+  pid: number;
+  comm: string;
+  fd: number;
+  /** lsof's TYPE: REG, DIR, CHR, BLK, FIFO, SOCK, LINK, or a_inode (eventfd, eventpoll, timerfd …). */
+  fileType: string;
+  /**
+   * readlink(/proc/PID/fd/N): a path from PID 1's root ("… (deleted)" when unlinked), "socket:[ino]",
+   * "pipe:[ino]", "anon_inode:[eventpoll]" …; None when it could not be read (see error).
+   */
+  target: string | null;
+  deleted: boolean;
+  /** The inode number (fdinfo's ino). */
+  inode: number;
+  /** The filesystem's device (s_dev) as major:minor in hex, as /proc/PID/maps prints devices. */
+  device: string;
+  /** The device a character or block special file stands for (i_rdev), as major:minor. */
+  rdev: string | null;
+  mntId: number;
+  /** The file position (fdinfo's pos). */
+  position: I64;
+  /** fdinfo's flags: f_flags, plus O_CLOEXEC (0o2000000) when close-on-exec. */
+  flags: number;
+  /** lsof's mode letter from the access mode: r, w or u (read and write). */
+  access: string;
+  /** For sockets: family, protocol, state and endpoints. */
+  socket: SocketSummary | null;
+  /** Kernel address of the struct file. */
+  file: Hex;
+  /** Why the descriptor could not be described in full. */
+  error: string | null;
+}
+
+/** A signed 64-bit value that may pass ±2^53, as a decimal string. */
+export type I64 = string;
+
+/** A socket as lsof describes it: family, protocol, state and endpoints. */
+export interface SocketSummary {
+  /** unix, inet, inet6, netlink, packet … */
+  family: string;
+  /** TCP, UDP, RAW …, or STREAM/DGRAM/SEQPACKET for unix sockets. */
+  protocol: string;
+  state: string;
+  /** address:port ([addr]:port for IPv6), or a unix socket's path. */
+  local: string | null;
+  remote: string | null;
+}
+
+export interface OpenFileList {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  /** By process (in task-list order), then fd. */
+  files: OpenFile[];
+  /** Processes whose fd table was read. */
+  processes: number;
+  warnings: string[];
+}
+
+export interface FilesOptions {
+  /** Only this process (by its pid, i.e. thread-group id). */
+  pid?: number | null;
 }
 
 /** The Mem: line, KiB. */
@@ -121,9 +257,6 @@ export interface Free {
   warnings: string[];
 }
 
-/** A guest address or bit mask, as "0x…" in lower-case hex. */
-export type Hex = string;
-
 /** Where one fact came from. */
 export interface FactSource {
   fact: string;
@@ -135,6 +268,12 @@ export interface FactSource {
 export interface DiscoveryStep {
   step: string;
   ms: number;
+}
+
+/** One sysctl and the text its /proc/sys file shows. */
+export interface Sysctl {
+  name: string;
+  value: string;
 }
 
 export interface KernelInfo {
@@ -173,6 +312,13 @@ export interface KernelInfo {
   sources: FactSource[];
   timings: DiscoveryStep[];
   totalMs: number;
+  /** The kernel command line (/proc/cmdline). */
+  commandLine: string | null;
+  /** The taint mask (/proc/sys/kernel/tainted) and its letters (P, O, E, W …) in bit order. */
+  tainted: number | null;
+  taintLetters: string | null;
+  /** Selected sysctls as their /proc/sys files print them (kernel.hostname, vm.swappiness …). */
+  sysctls: Sysctl[];
   warnings: string[];
 }
 
@@ -213,6 +359,54 @@ export interface ModuleList {
   /** Newest first, as /proc/modules lists them. */
   modules: LoadedModule[];
   warnings: string[];
+}
+
+/** The map of one process. */
+export interface ProcessMaps {
+  pid: number;
+  comm: string;
+  vmas: Vma[];
+  /** What ps prints: VSZ (total_vm) and RSS (the mm's counters), in bytes. */
+  vszBytes: number | null;
+  rssBytes: number | null;
+  /** Why the map is missing or partial. */
+  error: string | null;
+}
+
+/** One VMA, one line of /proc/PID/maps. */
+export interface Vma {
+  start: Hex;
+  end: Hex;
+  /** r/w/x and s (shared) or p (private), e.g. "r-xp". */
+  perms: string;
+  /** vm_pgoff << PAGE_SHIFT for file mappings, else 0. */
+  offset: Hex;
+  /** The file's superblock device as major:minor (hex), "00:00" when anonymous. */
+  dev: string;
+  inode: number;
+  /**
+   * The file's path (" (deleted)" when unlinked; newlines shown as \012), or [heap], [stack], [vdso],
+   * [vvar], [anon:name]; None for an unnamed anonymous mapping.
+   */
+  path: string | null;
+  /** The raw vm_flags. */
+  vmFlags: Hex;
+  sizeBytes: number;
+  /** Bytes resident in RAM (present pages, as smaps' Rss counts them); None when unreadable. */
+  rssBytes: number | null;
+}
+
+export interface MapsList {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  /** Processes with an address space (kernel threads and zombies have none). */
+  processes: ProcessMaps[];
+  warnings: string[];
+}
+
+export interface MapsOptions {
+  /** Only this process; every process when absent. */
+  pid?: number | null;
 }
 
 /** One /proc/meminfo line. */
@@ -263,6 +457,164 @@ export interface MountTable {
   /** In the namespace's order, as /proc/mounts lists them. */
   mounts: Mount[];
   warnings: string[];
+}
+
+/** A network interface (struct net_device). */
+export interface NetInterface {
+  name: string;
+  ifindex: number;
+  /** dev_addr as /sys/class/net/X/address prints it, and the broadcast address. */
+  mac: string;
+  broadcast: string;
+  mtu: number;
+  /** dev->flags (IFF_UP 0x1, IFF_BROADCAST 0x2, IFF_LOOPBACK 0x8, IFF_NOARP 0x80 …), as /sys prints them. */
+  flags: number;
+  /** The IFF_* names of `flags`. */
+  flagNames: string[];
+  /** /sys/class/net/X/operstate ("up", "down", "unknown" …). */
+  operstate: string;
+  /** The carrier is up (netif_carrier_ok), when the device is running. */
+  carrier: boolean | null;
+  /** ARPHRD_* (1 ether, 772 loopback). */
+  linkType: number;
+  txQueueLen: number;
+  addresses: InterfaceAddress[];
+  /** None when the driver keeps its counters where nearfield does not read them (see statsSource). */
+  stats: InterfaceStats | null;
+  /**
+   * Where the counters came from: "dev->stats", "lstats (loopback)", "lstats tx (dummy)", "dev->stats + tstats",
+   * "dev->stats + dstats", each "+ core_stats" when the core drop counters exist; or "unsupported: FUNCTION".
+   */
+  statsSource: string;
+  netDevice: Hex;
+}
+
+/** One address of an interface. */
+export interface InterfaceAddress {
+  /** inet or inet6. */
+  family: string;
+  address: string;
+  prefixlen: number;
+  /** IPv4: ifa_broadcast when set. */
+  broadcast: string | null;
+  /** IPv6: the scope and flags /proc/net/if_inet6 prints (0x20 link, 0x10 host; IFA_F_* low byte). */
+  scope: number | null;
+  ifaFlags: number | null;
+}
+
+/** The /proc/net/dev columns (node_exporter's node_network_*_total), as dev_get_stats() sums them. */
+export interface InterfaceStats {
+  rxBytes: U64;
+  rxPackets: number;
+  rxErrs: number;
+  /** rx_dropped + rx_missed_errors. */
+  rxDrop: number;
+  rxFifo: number;
+  /** length + over + crc + frame errors. */
+  rxFrame: number;
+  rxCompressed: number;
+  rxMulticast: number;
+  txBytes: U64;
+  txPackets: number;
+  txErrs: number;
+  txDrop: number;
+  txFifo: number;
+  txColls: number;
+  /** carrier + aborted + window + heartbeat errors. */
+  txCarrier: number;
+  txCompressed: number;
+}
+
+/** An unsigned 64-bit value that may pass 2^53, as a decimal string. */
+export type U64 = string;
+
+/** A TCP or UDP socket, as one line of /proc/net/tcp, tcp6, udp or udp6. */
+export interface InetSocket {
+  /** tcp or udp. */
+  protocol: string;
+  /** inet or inet6. */
+  family: string;
+  /** The state name (LISTEN, ESTABLISHED …; unconnected UDP is CLOSE) and its number (the st column). */
+  state: string;
+  stateCode: number;
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  /**
+   * The tx_queue and rx_queue columns (TCP: unacknowledged and unread bytes, or a listener's accept
+   * backlog; UDP: allocated send and receive memory).
+   */
+  txQueue: number;
+  rxQueue: number;
+  uid: number;
+  /** The socket's inode (0 for TIME_WAIT and embryonic sockets). */
+  inode: number;
+  /** Processes with an fd on it (ss -p). */
+  owners: SocketOwner[];
+  /** Kernel address of the struct sock. */
+  sock: Hex;
+}
+
+/** A process holding a socket open. */
+export interface SocketOwner {
+  pid: number;
+  comm: string;
+  fd: number;
+}
+
+/** A unix socket, as one line of /proc/net/unix. */
+export interface UnixSocket {
+  refcount: number;
+  /** The Flags column: __SO_ACCEPTCON (65536) for a listening socket. */
+  flags: number;
+  /** STREAM, DGRAM or SEQPACKET (the number when another). */
+  socketType: string;
+  /** LISTEN, or the St column's name: UNCONNECTED, CONNECTING, CONNECTED, DISCONNECTING. */
+  state: string;
+  stateCode: number;
+  inode: number;
+  /** The bound path; "@name" for an abstract one; None when unbound. */
+  path: string | null;
+  owners: SocketOwner[];
+  sock: Hex;
+}
+
+/** /proc/net/sockstat and sockstat6 (node_exporter's node_sockstat_*). */
+export interface SockStat {
+  socketsUsed: number | null;
+  tcpInuse: number | null;
+  tcpOrphan: number | null;
+  tcpTw: number | null;
+  tcpAlloc: number | null;
+  /** Pages. */
+  tcpMem: number | null;
+  udpInuse: number | null;
+  udpMem: number | null;
+  rawInuse: number | null;
+  tcp6Inuse: number | null;
+  udp6Inuse: number | null;
+  raw6Inuse: number | null;
+}
+
+export interface NetInfo {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  /** In the namespace's device list order. */
+  interfaces: NetInterface[];
+  /**
+   * TCP (listening, then the established table), then UDP, as /proc/net lists them; IPv4 and IPv6 mixed
+   * in table order.
+   */
+  sockets: InetSocket[];
+  unix: UnixSocket[];
+  sockstat: SockStat;
+  warnings: string[];
+}
+
+export interface NetOptions {
+  /** Only the sockets this process holds open (interfaces and sockstat are always listed). */
+  pid?: number | null;
 }
 
 /** One process in a top list. */
@@ -396,9 +748,6 @@ export interface Task {
   threads: Task[];
 }
 
-/** An unsigned 64-bit value that may pass 2^53, as a decimal string. */
-export type U64 = string;
-
 /** Resident memory of an mm, as get_mm_counter() reads its counters. */
 export interface Rss {
   /** MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES (/proc/PID/status RssFile, RssAnon, RssShmem in pages). */
@@ -428,9 +777,6 @@ export interface TaskOptions {
   /** Bytes of cmdline to read at most (default 128 KiB). */
   cmdlineMax?: number;
 }
-
-/** A signed 64-bit value that may pass ±2^53, as a decimal string. */
-export type I64 = string;
 
 export interface Uptime {
   /** The JSON shape's version (README "JSON output"). */
@@ -750,12 +1096,17 @@ export interface VmReport {
   /** What each collector read, by the walker it ran; absent when the collector does not apply or failed (see errors). */
   sections: {
     buddyinfo?: Buddyinfo;
+    cgroups?: CgroupTree;
     dmesg?: Log;
+    environ?: EnvironList;
+    files?: OpenFileList;
     free?: Free;
     kernel?: KernelInfo;
     modules?: ModuleList;
+    maps?: MapsList;
     meminfo?: Meminfo;
     mounts?: MountTable;
+    net?: NetInfo;
     processes?: ProcessSummary;
     pstree?: ProcessTree;
     tasks?: TaskList;
@@ -853,8 +1204,24 @@ export interface StatDocument {
 export interface Walkers {
   /** /proc/buddyinfo: free blocks per node, zone and order, and how fragmented free memory is. */
   buddyinfo: { options: NoOptions; record: Buddyinfo };
+  /**
+   * The cgroup v2 tree (cgrp_dfl_root), root first: each cgroup's path, processes and threads, enabled
+   * and delegated controllers, memory.current, memory.max and memory.peak, cpu.stat's usage, pids.current
+   * and pids.max where the kernel keeps them.
+   */
+  cgroups: { options: NoOptions; record: CgroupTree };
   /** The kernel log as /dev/kmsg gives it, from the lockless printk ring buffer, oldest first. */
   dmesg: { options: DmesgOptions; record: Log };
+  /**
+   * The environment of one process (`pid`) or of every process, read from its memory through its own page
+   * tables, as /proc/PID/environ gives it.
+   */
+  environ: { options: EnvironOptions; record: EnvironList };
+  /**
+   * Every process's open file descriptors (or one process's, with `pid`): what readlink of /proc/PID/fd/N
+   * gives, fdinfo's pos, flags, mnt_id and inode, lsof's type, and for sockets the protocol and endpoints.
+   */
+  files: { options: FilesOptions; record: OpenFileList };
   /** The figures of procps-ng 4 `free` (KiB), from the guest's /proc/meminfo computed outside it. */
   free: { options: NoOptions; record: Free };
   /**
@@ -865,10 +1232,22 @@ export interface Walkers {
   kernel: { options: NoOptions; record: KernelInfo };
   /** Every loaded module as /proc/modules and lsmod show it, with its memory layout and symbol count. */
   modules: { options: NoOptions; record: ModuleList };
+  /**
+   * The VMAs of one process (`pid`) or of every process, as /proc/PID/maps prints them: range,
+   * permissions, offset, device, inode and path or [heap]/[stack]/[vdso]/[vvar]/[anon:name], with the
+   * totals ps shows (VSZ, RSS).
+   */
+  maps: { options: MapsOptions; record: MapsList };
   /** /proc/meminfo, every field computed the way the guest kernel's meminfo_proc_show() computes it. */
   meminfo: { options: NoOptions; record: Meminfo };
   /** The mount table of PID 1's mount namespace, as /proc/mounts prints it, with each superblock's UUID. */
   mounts: { options: NoOptions; record: MountTable };
+  /**
+   * Interfaces (addresses, flags, MTU, counters as /proc/net/dev sums them), TCP and UDP sockets over IPv4
+   * and IPv6 from the kernel's hash tables (as /proc/net/tcp*, udp* list them), unix sockets with their
+   * paths, /proc/net/sockstat, and the processes holding each socket open.
+   */
+  net: { options: NetOptions; record: NetInfo };
   /** Process and thread counts, processes per state, and the top `top` processes by RSS and by CPU time. */
   processes: { options: ProcessesOptions; record: ProcessSummary };
   /** Every process under its parent, from the task list (no cmdlines read). */
@@ -887,7 +1266,7 @@ export interface Walkers {
 
 export type WalkerName = keyof Walkers;
 
-export const walkerNames = ['buddyinfo', 'dmesg', 'free', 'kernel', 'modules', 'meminfo', 'mounts', 'processes', 'pstree', 'tasks', 'uptime'] as const satisfies readonly WalkerName[];
+export const walkerNames = ['buddyinfo', 'cgroups', 'dmesg', 'environ', 'files', 'free', 'kernel', 'modules', 'maps', 'meminfo', 'mounts', 'net', 'processes', 'pstree', 'tasks', 'uptime'] as const satisfies readonly WalkerName[];
 
 /** The disk records: what DiskImage gives. */
 export interface DiskRecords {

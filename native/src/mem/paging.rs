@@ -15,7 +15,14 @@ mod pte {
     pub const NX: u64 = 1 << 63;
     /// Bits 51:12 hold the next table's (or page's) physical address.
     pub const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
+    /// Linux's _PAGE_SPECIAL (software bit 1, arch/x86/include/asm/pgtable_types.h): a PFN mapping with no
+    /// struct page behind it that is counted (VM_PFNMAP, VM_MIXEDMAP: vvar, device memory).
+    pub const SPECIAL: u64 = 1 << 9;
 }
+
+/// Page-table entries a residency count reads at most: a fully populated 64 GiB range; more means the tables
+/// alias themselves (a hostile guest) or the range is absurd.
+const MAX_RESIDENT_ENTRIES: u64 = 1 << 24;
 
 /// A translated address with what the final entry said about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +104,55 @@ impl PageTables {
     }
 }
 
+impl PageTables {
+    /// Bytes of [start, end) mapped by present, non-special entries (what smaps counts as Rss, less pages
+    /// of the shared zero page at `zero_page_phys`), walking only the tables that exist.
+    pub fn resident_bytes(&self, start: u64, end: u64, zero_page_phys: Option<u64>) -> Result<u64> {
+        if start >= end || !self.is_canonical(start) || !self.is_canonical(end - 1) {
+            return Err(Error::fault(start, "residency of a non-canonical or empty range"));
+        }
+        let top_shift = if self.levels == 5 { 48 } else { 39 };
+        let mut budget = MAX_RESIDENT_ENTRIES;
+        self.resident_in(self.root, top_shift, start, end - 1, zero_page_phys, &mut budget)
+    }
+
+    /// [first, last] within the table at `table` whose entries map 2^shift bytes each.
+    fn resident_in(&self, table: u64, shift: u32, first: u64, last: u64, zero: Option<u64>, budget: &mut u64) -> Result<u64> {
+        let (lo, hi) = ((first >> shift) & 0x1FF, (last >> shift) & 0x1FF);
+        let n = hi - lo + 1;
+        *budget = budget.checked_sub(n).ok_or_else(|| Error::bad(format!("page tables under {first:#x} hold more than {MAX_RESIDENT_ENTRIES} entries")))?;
+        let mut raw = vec![0u8; (n * 8) as usize];
+        self.phys.read_phys(table + lo * 8, &mut raw).map_err(|e| e.context(format!("page table at {table:#x}")))?;
+        let size = 1u64 << shift;
+        let mut total = 0u64;
+        for i in 0..n {
+            let e = crate::bytes::le_u64(&raw, (i * 8) as usize).unwrap_or(0);
+            if e & pte::PRESENT == 0 {
+                continue;
+            }
+            // the part of [first, last] this entry covers
+            let base = (first & !((size << 9) - 1)) | ((lo + i) << shift);
+            let (from, to) = (first.max(base), last.min(base | (size - 1)));
+            let leaf = shift == 12 || ((shift == 30 || shift == 21) && e & pte::PS != 0);
+            if leaf {
+                let phys = e & pte::ADDR_MASK & !(size - 1);
+                if e & pte::SPECIAL != 0 || (shift == 12 && zero == Some(phys)) {
+                    continue;
+                }
+                total += to - from + 1;
+            } else {
+                total += self.resident_in(e & pte::ADDR_MASK, shift - 9, from, to, zero, budget)?;
+            }
+        }
+        Ok(total)
+    }
+}
+
 impl VirtualMemory for PageTables {
+    fn resident(&self, start: u64, end: u64, zero_page_phys: Option<u64>) -> Option<Result<u64>> {
+        Some(self.resident_bytes(start, end, zero_page_phys))
+    }
+
     /// Reads spanning pages are split per page, each page translated on its own.
     fn read_virt(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
         let mut done = 0usize;
@@ -293,5 +348,37 @@ pub(crate) mod tests {
         let mut b = [0u8; 1];
         user.read_virt(0xffff_ffff_8100_0FFE, &mut b).unwrap();
         assert_eq!(b[0], 0xA1);
+    }
+
+    #[test]
+    fn resident_bytes_count_present_pages_in_range() {
+        for five in [false, true] {
+            let (mut m, root) = build(five);
+            let va = 0xffff_ffff_8100_0000u64;
+            // a special (PFN) page and a zero-page mapping next to the two ordinary 4 KiB pages
+            m.put_u64(0x5000 + idx(va + 0x3000, 12) * 8, 0x50_0000 | P | pte::SPECIAL);
+            m.put_u64(0x5000 + idx(va + 0x4000, 12) * 8, 0x60_0000 | P);
+            let pt = PageTables::new(Arc::new(m), root, if five { 5 } else { 4 }).unwrap();
+            // two 4 KiB pages, the 2 MiB page, the zero page (counted unless named as such); not the special one
+            assert_eq!(pt.resident_bytes(va, va + (4 << 20), None).unwrap(), 3 * 4096 + (2 << 20));
+            assert_eq!(pt.resident_bytes(va, va + (4 << 20), Some(0x60_0000)).unwrap(), 2 * 4096 + (2 << 20));
+            // partial overlap with the 2 MiB page, and a range that starts mid-page
+            assert_eq!(pt.resident_bytes(va + 0x20_1000, va + 0x20_3000, None).unwrap(), 0x2000);
+            assert_eq!(pt.resident_bytes(va + 0x1000, va + 0x2000, None).unwrap(), 4096);
+            assert_eq!(pt.resident_bytes(0x1000, 0x2000, None).unwrap(), 0, "nothing mapped");
+            assert!(pt.resident_bytes(0x2000, 0x1000, None).is_err());
+        }
+    }
+
+    #[test]
+    fn resident_bytes_on_self_referencing_tables_is_bounded() {
+        // every entry at every level points back at the root: 512^4 leaf entries unless bounded
+        let mut m = VecMem::new(0x2000);
+        for i in 0..512 {
+            m.put_u64(0x1000 + i * 8, 0x1000 | P);
+        }
+        let pt = PageTables::new(Arc::new(m), 0x1000, 4).unwrap();
+        let e = pt.resident_bytes(0, 0x7fff_ffff_f000, None).unwrap_err();
+        assert!(e.to_string().contains("more than"), "{e}");
     }
 }

@@ -1,6 +1,7 @@
 //! Doubly linked lists of include/linux/list.h (`list_head`: next, prev) and include/linux/types.h
-//! (`hlist_head`/`hlist_node`: first; next, pprev), walked with the kernel's own consistency rule:
-//! every node's back pointer names where we came from.
+//! (`hlist_head`/`hlist_node`: first; next, pprev) and include/linux/list_nulls.h (`hlist_nulls_head`: a list
+//! that ends in an odd "nulls" marker instead of NULL), walked with the kernel's own consistency rule: every
+//! node's back pointer names where we came from.
 
 use std::collections::HashSet;
 
@@ -79,6 +80,44 @@ pub fn hlist_entries(k: &Kernel, head: u64, link_offset: u64, max: usize, what: 
         }
         out.push(node.wrapping_sub(link_offset));
         came_from = node; // hlist_node.next is its first member
+        node = next;
+    }
+    Walk::complete(out)
+}
+
+/// The structs on an `hlist_nulls_head` at `head` (hlist_nulls_for_each_entry, as the socket hash tables
+/// use them): like an hlist, but the chain ends at any pointer with bit 0 set (is_a_nulls()).
+pub fn hlist_nulls_entries(k: &Kernel, head: u64, link_offset: u64, max: usize, what: &str) -> Walk<u64> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut came_from = head;
+    let mut node = match k.read_u64(head) {
+        Ok(n) => n,
+        Err(e) => return Walk::stopped(out, what, format!("cannot read the hlist_nulls head at {head:#x}: {e}")),
+    };
+    while node & 1 == 0 {
+        if node == 0 {
+            let n = out.len();
+            return Walk::stopped(out, what, format!("NULL in a nulls list after {n} entries"));
+        }
+        if out.len() >= max {
+            return Walk::stopped(out, what, format!("stopped after {max} entries without reaching the end"));
+        }
+        if !seen.insert(node) {
+            let n = out.len();
+            return Walk::stopped(out, what, format!("cycle: entry {node:#x} seen twice (after {n} entries)"));
+        }
+        let mut pair = [0u8; 16];
+        if let Err(e) = k.read(node, &mut pair) {
+            return Walk::stopped(out, what, format!("entry {node:#x} is unreadable: {e}"));
+        }
+        let next = crate::bytes::le_u64(&pair, 0).unwrap_or(0);
+        let pprev = crate::bytes::le_u64(&pair, 8).unwrap_or(0);
+        if pprev != came_from {
+            return Walk::stopped(out, what, format!("torn list: entry {node:#x}.pprev is {pprev:#x}, expected {came_from:#x}"));
+        }
+        out.push(node.wrapping_sub(link_offset));
+        came_from = node;
         node = next;
     }
     Walk::complete(out)
@@ -179,5 +218,32 @@ mod tests {
         let w = hlist_entries(&k, head, 0, 100, "test");
         assert_eq!(w.items, vec![a]);
         assert!(w.warning.is_some());
+    }
+
+    #[test]
+    fn hlist_nulls_ends_at_the_nulls_marker_and_bounds_cycles() {
+        let mut f = Fake::new(1 << 16);
+        let head = f.alloc(8);
+        let nodes: Vec<u64> = (0..3).map(|_| f.alloc(32)).collect();
+        f.put_u64(head, nodes[0] + 8);
+        for i in 0..3 {
+            let link = nodes[i] + 8;
+            f.put_u64(link, if i + 1 < 3 { nodes[i + 1] + 8 } else { (17 << 1) | 1 }); // nulls value 17
+            f.put_u64(link + 8, if i == 0 { head } else { nodes[i - 1] + 8 });
+        }
+        let mut g = Fake::from_mem(f.mem.clone());
+        let k = f.kernel();
+        assert_eq!(hlist_nulls_entries(&k, head, 8, 100, "t"), Walk::complete(nodes.clone()));
+        // the last node pointing back at the first: a cycle the pprev check alone would not see first
+        g.put_u64(nodes[2] + 8, nodes[0] + 8);
+        let k = g.kernel();
+        let w = hlist_nulls_entries(&k, head, 8, 100, "t");
+        assert_eq!(w.items, nodes);
+        assert!(w.warning.unwrap().contains("cycle"));
+        // an empty bucket: the head holds a nulls marker
+        let mut e = Fake::new(1 << 13);
+        let h = e.alloc(8);
+        e.put_u64(h, 1);
+        assert_eq!(hlist_nulls_entries(&e.kernel(), h, 0, 10, "t"), Walk::complete(vec![]));
     }
 }

@@ -7,6 +7,8 @@
 //! so one damaged node costs the rest of that structure, not the command.
 
 pub mod dpath;
+pub mod fdtable;
+pub mod file;
 pub mod fields;
 pub mod list;
 pub mod maple;
@@ -17,13 +19,14 @@ pub mod pid;
 pub mod rbtree;
 pub mod symbolize;
 pub mod taint;
+pub mod usermem;
 pub mod xarray;
 
 pub use fields::{latin1, Object, StructType};
-pub use list::{hlist_entries, list_entries, list_nodes};
+pub use list::{hlist_entries, hlist_nulls_entries, list_entries, list_nodes};
 pub use maple::{maple_entries, MapleEntry};
 pub use mmzone::{all_zones, online_nodes, ZoneRef};
-pub use percpu::{cpus_in_mask, online_cpus, per_cpu_ptr, possible_cpus};
+pub use percpu::{cpus_in_mask, online_cpus, per_cpu_ptr, per_cpu_sum, possible_cpus};
 pub use rbtree::rbtree_entries;
 pub use symbolize::{symbolize, Symbolized};
 pub use xarray::{idr_entries, xa_entries, XaEntry};

@@ -47,6 +47,19 @@ pub fn per_cpu_ptr(k: &Kernel, percpu_addr: u64, cpu: u32) -> Result<u64> {
     Ok(percpu_addr.wrapping_add(off))
 }
 
+/// Sum of a per-CPU integer over `cpus` (for_each_possible_cpu loops such as sock_prot_inuse_get() and
+/// dev_lstats_read()): the copy at `percpu_addr` + `offset` on each CPU, `size` bytes, sign-extended when
+/// `signed`; wrapping like the kernel's own unsigned sums.
+pub fn per_cpu_sum(k: &Kernel, cpus: &[u32], percpu_addr: u64, offset: u64, size: u64, signed: bool) -> Result<i64> {
+    let mut sum = 0i64;
+    for &cpu in cpus {
+        let v = k.read_uint(per_cpu_ptr(k, percpu_addr, cpu)?.wrapping_add(offset), size)?;
+        let v = if signed && size < 8 { ((v << (64 - 8 * size)) as i64) >> (64 - 8 * size) } else { v as i64 };
+        sum = sum.wrapping_add(v);
+    }
+    Ok(sum)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,9 +80,14 @@ mod tests {
         for cpu in 0..3u64 {
             f.put_u64(offsets + cpu * 8, area + cpu * 0x100);
         }
+        f.put_u32(area + 0x18, (-3i32) as u32);
+        f.put_u32(area + 0x218, 5);
         let k = f.kernel();
         assert_eq!(online_cpus(&k).unwrap(), vec![0, 2]);
         assert_eq!(per_cpu_ptr(&k, 0x10, 2).unwrap(), area + 0x210);
+        // a per-CPU int of -3 on CPU 0 and 5 on CPU 2, at +8 of the variable at per-CPU address 0x10
+        assert_eq!(per_cpu_sum(&k, &[0, 2], 0x10, 8, 4, true).unwrap(), 2);
+        assert_eq!(per_cpu_sum(&k, &[0, 2], 0x10, 8, 4, false).unwrap(), (u32::MAX as i64 - 2) + 5);
         assert!(per_cpu_ptr(&k, 0x10, MAX_CPUS).is_err());
     }
 

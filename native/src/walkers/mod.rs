@@ -86,4 +86,6 @@ pub fn run(cx: &Context, name: &str, options: serde_json::Value) -> Result<Strin
 #[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]
+mod hostile;
+#[cfg(test)]
 mod real;

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::kernel::{Kernel, Member};
 use crate::objects::dpath::{d_path, PathLayout, Reach};
-use crate::objects::{hlist_entries, idr_entries, list_entries, rbtree_entries, Object};
+use crate::objects::pid::find_task_by_pid;
+use crate::objects::{list_entries, rbtree_entries, Object};
 use crate::records::Hex;
 use crate::walkers::{Context, NoOptions};
 use crate::{Error, Result};
@@ -72,20 +73,9 @@ fn mangle(s: &str) -> String {
     out
 }
 
-/// task_struct of PID 1 in the initial pid namespace: its struct pid in init_pid_ns.idr, then the task on
-/// that pid's tasks[PIDTYPE_PID] list.
-fn pid_one(k: &Kernel) -> Result<u64> {
-    let idr = k.symbol("init_pid_ns")?.wrapping_add(k.offset("pid_namespace", "idr")?);
-    let pids = idr_entries(k, idr, 4, "init_pid_ns.idr").items;
-    let pid = pids.iter().find(|e| e.index == 1).ok_or_else(|| Error::NotFound("no pid 1 in init_pid_ns".into()))?.entry;
-    let tasks = k.offset("pid", "tasks")?; // tasks[PIDTYPE_PID] is the first
-    let link = k.offset("task_struct", "pid_links")?;
-    hlist_entries(k, pid.wrapping_add(tasks), link, 4, "pid 1's tasks").items.first().copied().ok_or_else(|| Error::NotFound("pid 1 has no task".into()))
-}
-
 fn walk(cx: &Context, _: &NoOptions) -> Result<MountTable> {
     let k = cx.kernel;
-    let task = pid_one(k).or_else(|_| k.symbol("init_task"))?;
+    let task = find_task_by_pid(k, 1).or_else(|_| k.symbol("init_task"))?;
     let nsproxy = k.field(task, "task_struct", "nsproxy")?;
     let ns = k.field(nsproxy, "nsproxy", "mnt_ns")?;
     let fs = k.field(task, "task_struct", "fs")?;

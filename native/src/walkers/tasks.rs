@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernel::{Kernel, Member};
 use crate::objects::pid::{GroupPids, PidLayout};
+use crate::objects::usermem::{nul_separated, user_read_error, UserMemory};
 use crate::objects::{latin1, list_entries, Object};
 use crate::records::{Hex, U64};
 use crate::walkers::Context;
@@ -243,7 +244,6 @@ struct Layout {
     group_pids: Option<GroupPids>,
     sig_tty: Option<u64>,
     tty: Option<TtyLayout>,
-    mm_pgd: u64,
     mm_total_vm: Member,
     mm_locked_vm: Member,
     mm_args: [Member; 4],
@@ -369,7 +369,6 @@ impl Layout {
                 })
             })()
             .ok(),
-            mm_pgd: mm("pgd")?.offset,
             mm_total_vm: mm("total_vm")?,
             mm_locked_vm: mm("locked_vm")?,
             mm_args: [mm("arg_start")?, mm("arg_end")?, mm("env_start")?, mm("env_end")?],
@@ -647,15 +646,15 @@ fn kthread_full_name(k: &Kernel, wq: &WqLayout, task: &Object) -> Result<Option<
 }
 
 #[derive(Debug, Clone, Copy)]
-struct CpuTime {
-    utime: u64,
-    stime: u64,
-    runtime: u64,
+pub(crate) struct CpuTime {
+    pub(crate) utime: u64,
+    pub(crate) stime: u64,
+    pub(crate) runtime: u64,
 }
 
 /// kernel/sched/cputime.c cputime_adjust(): split the precise runtime in the tick-sampled utime:stime
 /// ratio, never going below what was shown before (prev_cputime). We do not write prev back.
-fn cputime_adjust(c: CpuTime, prev: Option<(u64, u64)>) -> (u64, u64) {
+pub(crate) fn cputime_adjust(c: CpuTime, prev: Option<(u64, u64)>) -> (u64, u64) {
     let (pu, ps) = prev.unwrap_or((0, 0));
     let rtime = c.runtime;
     if pu.saturating_add(ps) >= rtime {
@@ -687,12 +686,7 @@ fn read_cmdline_into(k: &Kernel, l: &Layout, task: &mut Task, max: u64) {
         Ok(args) => task.cmdline = Some(args),
         Err(e) => {
             task.cmdline = None;
-            task.cmdline_error = Some(match e {
-                // a filtered dump (makedumpfile -d 8 and up) left the process's own pages out
-                Error::Fault { addr, what } if excluded_by_dump(&what) => format!("user page at {addr:#x}: {what}"),
-                Error::Fault { addr, .. } => format!("not resident (user page at {addr:#x})"),
-                other => other.to_string(),
-            });
+            task.cmdline_error = Some(user_read_error(e));
         }
     }
 }
@@ -701,51 +695,22 @@ fn read_cmdline(k: &Kernel, l: &Layout, task: u64, max: u64) -> Result<Vec<Strin
     let mm = k.read_u64(task.wrapping_add(l.mm))?;
     let field = |m: Member| k.read_member(mm, m);
     let (arg_start, arg_end) = (field(l.mm_args[0])?, field(l.mm_args[1])?);
-    let (mut env_start, mut env_end) = (field(l.mm_args[2])?, field(l.mm_args[3])?);
+    let (env_start, env_end) = (field(l.mm_args[2])?, field(l.mm_args[3])?);
     if arg_start >= arg_end {
         return Ok(Vec::new());
     }
-    if env_start != arg_end || env_end < env_start {
-        env_start = arg_end;
-        env_end = arg_end;
-    }
-    let _ = env_start;
-    let pgd = k.read_u64(mm.wrapping_add(l.mm_pgd))?;
-    let pgd_phys = k.spaces.kernel_virt_to_phys(pgd).map_err(|e| e.context("mm->pgd"))?;
-    let vm = k.spaces.user(pgd_phys);
+    // setproctitle(3) overwrote the final NUL: the kernel then shows one string running into the
+    // environment, when the environment follows the arguments.
+    let env_end = if env_start == arg_end && env_end >= env_start { env_end } else { arg_end };
+    let mem = UserMemory::of(k, mm)?;
     let mut last = [0u8; 1];
-    vm.read_virt(arg_end - 1, &mut last)?; // arg_end > arg_start ≥ 0
-    // setproctitle(3) overwrote the final NUL: the kernel then shows one string running into the environment.
-    let (len, proctitle) = if last[0] != 0 { (env_end - arg_start, true) } else { (arg_end - arg_start, false) };
-    let len = len.min(max);
-    let mut buf = vec![0u8; len as usize];
-    read_user(&*vm, arg_start, &mut buf)?;
-    if proctitle {
+    mem.read(arg_end - 1, &mut last)?; // arg_end > arg_start ≥ 0
+    if last[0] != 0 {
+        let buf = mem.read_range(arg_start, env_end, max)?;
         let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
         return Ok(vec![latin1(&buf[..end])]);
     }
-    let body = buf.strip_suffix(&[0]).unwrap_or(&buf);
-    Ok(body.split(|&b| b == 0).map(latin1).collect())
-}
-
-fn excluded_by_dump(what: &str) -> bool {
-    what.contains(crate::error::EXCLUDED_BY_DUMP)
-}
-
-/// Read user memory page by page, so a fault names the first missing page (and keeps a dump's "excluded").
-fn read_user(vm: &dyn crate::mem::VirtualMemory, addr: u64, buf: &mut [u8]) -> Result<()> {
-    let mut done = 0usize;
-    while done < buf.len() {
-        let at = addr.wrapping_add(done as u64);
-        let in_page = (4096 - (at & 4095)) as usize;
-        let n = in_page.min(buf.len() - done);
-        vm.read_virt(at, &mut buf[done..done + n]).map_err(|e| match e {
-            Error::Fault { what, .. } if excluded_by_dump(&what) => Error::Fault { addr: at & !4095, what },
-            _ => Error::fault(at & !4095, "user page"),
-        })?;
-        done += n;
-    }
-    Ok(())
+    Ok(nul_separated(&mem.read_range(arg_start, arg_end, max)?))
 }
 
 #[cfg(test)]

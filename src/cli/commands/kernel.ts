@@ -52,6 +52,9 @@ export function kernelFacts(info: KernelInfo): Fact[] {
     { label: 'RAM', source: info.layoutGuessed ? 'guessed' : '', value: `${info.format}, ${info.layout}` },
     { label: 'profile cache', source: '', value: info.cacheHit ? `hit (${info.cacheFile ?? ''})` : 'miss' },
     { label: 'discovery', source: '', value: `${info.totalMs.toFixed(1)} ms` },
+    { label: 'command line', source: 'saved_command_line', value: info.commandLine },
+    { label: 'tainted', source: 'tainted_mask', value: info.tainted === null ? null : `${info.tainted}${info.taintLetters ? ` (${info.taintLetters})` : ''}` },
+    ...info.sysctls.map((s) => ({ label: s.name, source: 'sysctl', value: s.value.replace(/\t/g, ' ') })),
   ];
 }
 
@@ -64,7 +67,7 @@ const columns: Column<Fact>[] = [
 export const command = defineRecordCommand({
   name: 'kernel',
   aliases: ['uname'],
-  description: 'the guest kernel: release, banner, build id, KASLR offset, paging, page-table root, symbols and types, with where each came from',
+  description: 'the guest kernel: release, banner, build id, KASLR offset, paging, page-table root, symbols and types, with where each came from; its command line, taint and selected sysctls',
   flags: (cmd) =>
     cmd
       .option('--system-map <file>', 'System.map of the guest kernel (fallback when RAM has no kallsyms)')
