@@ -841,3 +841,4 @@ module.exports.Guest = nativeBinding.Guest
 module.exports.RamConvert = nativeBinding.RamConvert
 module.exports.nativeVersion = nativeBinding.nativeVersion
 module.exports.schemaCatalog = nativeBinding.schemaCatalog
+module.exports.unixSocketPeerPid = nativeBinding.unixSocketPeerPid

@@ -53,6 +53,7 @@ pub mod layout;
 pub mod lime;
 pub mod page_cache;
 pub mod paging;
+pub mod process;
 pub mod source;
 
 pub use paging::{PageTables, X86AddressSpaces};

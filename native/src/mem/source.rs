@@ -27,6 +27,8 @@ pub enum RamFormat {
     /// kdump-compressed, standard ("KDUMP   ") or flattened ("makedumpfile") form.
     Kdump,
     KdumpFlattened,
+    /// A running QEMU process, read live (mem::process).
+    Process,
 }
 
 impl RamFormat {
@@ -37,6 +39,7 @@ impl RamFormat {
             RamFormat::Lime => "lime",
             RamFormat::Kdump => "kdump",
             RamFormat::KdumpFlattened => "kdump-flattened",
+            RamFormat::Process => "qemu-process",
         }
     }
 }
