@@ -8,6 +8,7 @@ export const commandIndex: readonly { file: string; name: string | null; aliases
   { file: 'cpustat.js', name: 'cpustat', aliases: [], collectors: true },
   { file: 'df.js', name: 'df', aliases: [], collectors: true },
   { file: 'dmesg.js', name: 'dmesg', aliases: [], collectors: true },
+  { file: 'exporter.js', name: 'exporter', aliases: [], collectors: false },
   { file: 'find.js', name: 'find', aliases: [], collectors: false },
   { file: 'free.js', name: 'free', aliases: [], collectors: true },
   { file: 'host.js', name: 'host', aliases: [], collectors: true },
