@@ -729,6 +729,13 @@ export interface FindDocument {
   matches: FoundFile[];
 }
 
+/** The host tier of a running VM, read from the host: the same record as the report's `host` section. */
+export interface HostDocument {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  host: HostTier;
+}
+
 /** What is installed on the guest's disk, as virt-inspector says it. */
 export interface Inspection {
   /** The JSON shape's version (README "JSON output"). */

@@ -130,7 +130,8 @@ export async function readHostTier(pid: number, qmpSocket?: string, roots: HostR
     }
   }
   if (threads.length === 0) {
-    // Without QMP: QEMU names its vCPU threads "CPU N/KVM" (or /TCG, /HVF …).
+    // Without QMP: QEMU names its vCPU threads "CPU N/KVM" (or /TCG …), but only when started with
+    // `-name …,debug-threads=on`; otherwise every thread is "qemu-system-x86" and no vCPU is found.
     for (const tid of safeList(join(base, 'task'))) {
       const m = /^CPU (\d+)\/\w+/.exec((read(join(base, 'task', tid, 'comm')) ?? '').trim());
       if (m) threads.push({ index: Number(m[1]), tid: Number(tid) });

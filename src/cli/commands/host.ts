@@ -12,7 +12,7 @@ import { compareTiers, readHostTier } from '../../host/vmm.js';
 import { defineCollector, type Labels } from '../../report/collector.js';
 import { humanBytes } from '../../report/units.js';
 import { renderTable } from '../output.js';
-import type { HostTier } from '../../generated/records.js';
+import { SCHEMA_VERSION, type HostTier } from '../../generated/records.js';
 
 function hostText(h: HostTier): string {
   const rows: [string, string][] = [
@@ -42,8 +42,8 @@ export const command = defineCommand({
       if (!target.live) throw new NearfieldError('USAGE', 'the host tier is read from a running VM: give --pid PID or --qmp SOCKET');
       const pid = target.live.pid ?? qmpPeerPid(target.live.qmp as string);
       const h = await readHostTier(pid, target.live.qmp);
-      if (flags.json) printJson(h);
-      else if (flags.jsonl) printJsonl([h]);
+      if (flags.json) printJson({ schemaVersion: SCHEMA_VERSION, host: h });
+      else if (flags.jsonl) printJsonl([{ schemaVersion: SCHEMA_VERSION, host: h }]);
       else process.stdout.write(hostText(h) + '\n');
       return h.warnings.length > 0 ? 3 : 0;
     }));
