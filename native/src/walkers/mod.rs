@@ -85,7 +85,7 @@ pub const MAX_RETRIES: u32 = 3;
 /// each walker. The object helpers and walkers note what did not hold together (`Kernel::note_torn`); on a live
 /// guest such a walk — or one that failed on a fault or bad data, which a torn pointer causes — is re-run, up to
 /// `MAX_RETRIES` times. What is still torn after that is recorded (`Kernel::take_consistency`) and flagged by the
-/// caller; a paused or copied guest is read once, its notes recorded as they are.
+/// caller. A paused or copied guest is read once: its damage is in the walkers' own warnings.
 pub fn run(cx: &Context, name: &str, options: serde_json::Value) -> Result<String> {
     let w = find(name)?;
     let k = cx.kernel;
@@ -99,12 +99,16 @@ pub fn run(cx: &Context, name: &str, options: serde_json::Value) -> Result<Strin
         k.take_torn();
         let r = (w.run)(cx, options.clone());
         let mut torn = k.take_torn();
+        if !live {
+            // A file does not move: what did not hold together is damage, which the walker's own warnings report.
+            return r;
+        }
         let transient = matches!(&r, Err(Error::Fault { .. } | Error::BadData(_)));
-        if !torn.is_empty() || (live && transient) {
+        if !torn.is_empty() || transient {
             torn_reads = torn_reads.saturating_add(1);
         }
-        if !live || (torn.is_empty() && !transient) || retries >= MAX_RETRIES {
-            if live && transient && torn.is_empty() {
+        if (torn.is_empty() && !transient) || retries >= MAX_RETRIES {
+            if transient && torn.is_empty() {
                 if let Err(e) = &r {
                     torn.push(e.to_string());
                 }
