@@ -97,6 +97,11 @@ export class Guest {
     return call(this.ram, () => this.handle.bootIdentity());
   }
 
+  /** Drop the RAM file's pages this guest has mapped in (it stays open; later reads fault them back). */
+  releaseMemory(): void {
+    call(this.ram, () => this.handle.releaseMemory());
+  }
+
   sourceInfo(): SourceInfo {
     return JSON.parse(call(this.ram, () => this.handle.sourceInfo())) as SourceInfo;
   }

@@ -169,6 +169,8 @@ export class Exporter {
       await this.ensureOpen(vm);
       const target = vm.target as Target;
       report = await collectWith(target, vm.handles, this.opts, this.collectors, started);
+      // Keep the exporter's RSS bounded by its VMs' profiles, not by the RAM pages each scrape touched.
+      vm.handles.guest?.releaseMemory();
       const failedOpen = vm.handles.guestError ?? vm.handles.diskError;
       if (failedOpen !== undefined) {
         this.setStatus(vm, 'down', toNearfieldError(failedOpen).message);

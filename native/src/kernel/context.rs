@@ -42,6 +42,9 @@ pub struct Kernel {
     /// Tables derived from guest memory once per opened kernel (the symbol index by address, the loaded
     /// modules' symbols …), by type: see `memo`.
     memo: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Tables derived from what does not change while the kernel runs (its symbols, its rodata): kept on a live
+    /// guest too (`memo_boot`).
+    memo_boot: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// The RAM changes under us (a running VM read live): walks that do not hold together are re-run.
     live: AtomicBool,
     /// What the current walk found that did not hold together (a list whose prev/next disagree, a seqcount
@@ -63,6 +66,23 @@ pub struct Consistency {
     pub torn_reads: u32,
 }
 
+type MemoMap = Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>;
+
+fn memo_in<T: Any + Send + Sync>(memo: &MemoMap, init: impl FnOnce() -> T) -> Arc<T> {
+    let key = TypeId::of::<T>();
+    if let Some(v) = memo.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Ok(t) = v.downcast::<T>() {
+            return t;
+        }
+    }
+    // Built outside the lock: `init` may itself use other memoised tables.
+    let built = Arc::new(init());
+    if let Ok(mut m) = memo.lock() {
+        m.insert(key, built.clone());
+    }
+    built
+}
+
 /// Notes kept per walk and per consistency report: enough to say what tore, bounded against a hostile guest.
 const MAX_TORN_NOTES: usize = 16;
 
@@ -81,6 +101,7 @@ impl Kernel {
             types,
             facts,
             memo: Mutex::new(HashMap::new()),
+            memo_boot: Mutex::new(HashMap::new()),
             live: AtomicBool::new(false),
             torn: Mutex::new(Vec::new()),
             consistency: Mutex::new(Consistency::default()),
@@ -131,7 +152,8 @@ impl Kernel {
         c
     }
 
-    /// Drop every memoised table: a live guest's module list and the like are read again by the next walk.
+    /// Drop the memoised tables of what changes (a live guest's module list and the like are read again by the next
+    /// walk); the boot's own tables (`memo_boot`) stay.
     pub fn forget_memo(&self) {
         if let Ok(mut m) = self.memo.lock() {
             m.clear();
@@ -141,18 +163,13 @@ impl Kernel {
     /// The table of type `T` derived from this kernel, built by `init` on first use and kept while the
     /// kernel is open (a paused guest does not change; a live one forgets them before each walk).
     pub fn memo<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
-        let key = TypeId::of::<T>();
-        if let Some(v) = self.memo.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            if let Ok(t) = v.downcast::<T>() {
-                return t;
-            }
-        }
-        // Built outside the lock: `init` may itself use other memoised tables.
-        let built = Arc::new(init());
-        if let Ok(mut m) = self.memo.lock() {
-            m.insert(key, built.clone());
-        }
-        built
+        memo_in(&self.memo, init)
+    }
+
+    /// Like `memo`, for a table of what stays put for the whole boot (derived from the symbols or read-only data):
+    /// a live guest keeps it across walks.
+    pub fn memo_boot<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
+        memo_in(&self.memo_boot, init)
     }
 
     pub fn vm(&self) -> &dyn VirtualMemory {

@@ -30,6 +30,9 @@ pub trait PhysicalMemory: Send + Sync {
     fn scan_ranges(&self) -> Vec<PhysRange> {
         self.ranges().to_vec()
     }
+    /// Let go of the pages this source keeps resident for reading (a mapped file's), so a long-running reader's
+    /// RSS stays bounded between collections; later reads fault them back in from the page cache.
+    fn release_resident(&self) {}
 }
 
 /// Address spaces of the guest: the kernel's, and a process's from its page-table root.
