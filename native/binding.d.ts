@@ -70,6 +70,11 @@ export declare class Guest {
    * discovery warnings (a guessed live map says so here).
    */
   sourceInfo(): string
+  /**
+   * Drop the RAM pages this guest keeps mapped in (a RAM file's), keeping it open: the exporter does so after each
+   * collection so its RSS stays bounded however many VMs it holds.
+   */
+  releaseMemory(): void
   /** Release the RAM mapping and the profile now rather than at garbage collection; later calls fail. */
   close(): void
 }
