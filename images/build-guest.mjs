@@ -35,7 +35,7 @@ const GUEST_MODULES = [
   { name: 'dummy', optional: true },
 ];
 
-const GUEST_PROGRAMS = ['worker', 'spinner', 'zombie', 'asuser', 'sockets', 'files', 'hang', 'truth'];
+const GUEST_PROGRAMS = ['worker', 'spinner', 'zombie', 'asuser', 'sockets', 'files', 'hang', 'churn', 'truth'];
 const ROOTFS_BYTES = 64 * 1024 * 1024;
 
 // ---------------------------------------------------------------- small helpers
@@ -449,7 +449,7 @@ function elfHasVmcoreinfo(file) {
 // ---------------------------------------------------------------- booting and capturing
 
 /** Boots QEMU, waits for the truth END marker, pauses, dumps, quits. Returns timings and QEMU facts. */
-async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, smp, no5lvl, scenario, timeoutSeconds, keepRunning = false }) {
+async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, smp, no5lvl, scenario, timeoutSeconds, keepRunning = false, anonRam = false }) {
   const memArg = `${memBytes / 2 ** 20}M`;
   const ramFile = path.join(outDir, 'ram.raw');
   const truthSerial = path.join(outDir, 'truth-serial.log');
@@ -461,8 +461,11 @@ async function bootAndCapture({ outDir, vmlinuz, initramfs, memBytes, machine, s
   const args = [
     '-accel', 'tcg', '-cpu', 'max', '-smp', String(smp),
     '-m', memArg,
-    '-object', `memory-backend-file,id=ram0,size=${memArg},mem-path=${ramFile},share=on`,
-    '-machine', `${machine},memory-backend=ram0`,
+    // --anon-ram: QEMU's own anonymous RAM, as most QEMU/libvirt VMs have it (read live from the QEMU process).
+    ...(anonRam ? ['-machine', machine] : [
+      '-object', `memory-backend-file,id=ram0,size=${memArg},mem-path=${ramFile},share=on`,
+      '-machine', `${machine},memory-backend=ram0`,
+    ]),
     '-kernel', vmlinuz, '-initrd', initramfs, '-append', cmdline,
     '-drive', `file=${path.join(outDir, 'rootfs.ext4')},format=raw,if=virtio`,
     '-device', 'vmcoreinfo',
@@ -665,7 +668,7 @@ function checkWorkload(truth, { dummyLoaded }) {
 // ---------------------------------------------------------------- main
 
 function usage() {
-  return 'usage: node images/build-guest.mjs --out DIR [--kernel-package linux-image-6.1.0-NN-amd64 | --kernel-series 6.1|6.12] [--mem 256M] [--no5lvl] [--machine pc|q35] [--smp 2] [--work DIR] [--hostname NAME] [--timeout SECONDS] [--scenario none|hung|panic] [--keep-running]';
+  return 'usage: node images/build-guest.mjs --out DIR [--kernel-package linux-image-6.1.0-NN-amd64 | --kernel-series 6.1|6.12] [--mem 256M] [--no5lvl] [--machine pc|q35] [--smp 2] [--work DIR] [--hostname NAME] [--timeout SECONDS] [--scenario none|hung|panic|churn] [--keep-running [--anon-ram]]';
 }
 
 async function main() {
@@ -683,6 +686,7 @@ async function main() {
       hostname: { type: 'string', default: 'nf-sample' },
       timeout: { type: 'string', default: '180' },
       'keep-running': { type: 'boolean', default: false },
+      'anon-ram': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -694,7 +698,9 @@ async function main() {
   if (!['pc', 'q35'].includes(values.machine)) throw new BuildError(`--machine must be pc or q35, not ${values.machine}`);
   if (!SCENARIOS.includes(values.scenario)) throw new BuildError(`--scenario must be one of ${SCENARIOS.join(', ')}, not ${values.scenario}`);
   if (!KERNEL_SERIES[values['kernel-series']]) throw new BuildError(`--kernel-series must be one of ${Object.keys(KERNEL_SERIES).join(', ')}`);
-  if (values['keep-running'] && values.scenario !== 'none') throw new BuildError('--keep-running is for the default scenario only');
+  if (values['keep-running'] && !['none', 'churn'].includes(values.scenario)) throw new BuildError('--keep-running is for the default and churn scenarios only');
+  if (values.scenario === 'churn' && !values['keep-running']) throw new BuildError('--scenario churn needs --keep-running (it is a moving target for live reads)');
+  if (values['anon-ram'] && !values['keep-running']) throw new BuildError('--anon-ram needs --keep-running (there is no RAM file to capture)');
   const scenario = values.scenario;
 
   const outDir = path.resolve(values.out);
@@ -720,7 +726,7 @@ async function main() {
 
     const boot = await bootAndCapture({
       outDir, vmlinuz: kernel.vmlinuz, initramfs, memBytes, machine: values.machine, smp: Number(values.smp),
-      no5lvl: values.no5lvl, scenario, timeoutSeconds: Number(values.timeout), keepRunning: values['keep-running'],
+      no5lvl: values.no5lvl, scenario, timeoutSeconds: Number(values.timeout), keepRunning: values['keep-running'], anonRam: values['anon-ram'],
     });
     if (boot.running) {
       const truth = parseTruth(boot.truthText, {
@@ -730,7 +736,7 @@ async function main() {
         still_running: true,
       });
       fs.writeFileSync(path.join(outDir, 'truth.json'), JSON.stringify(truth, null, 1) + '\n');
-      fs.writeFileSync(path.join(outDir, 'running.json'), JSON.stringify({ ...boot.running, ram: path.join(outDir, 'ram.raw'), disk: path.join(outDir, 'rootfs.ext4') }, null, 2) + '\n');
+      fs.writeFileSync(path.join(outDir, 'running.json'), JSON.stringify({ ...boot.running, ram: values['anon-ram'] ? null : path.join(outDir, 'ram.raw'), disk: path.join(outDir, 'rootfs.ext4'), machine: values.machine, mem_bytes: memBytes, scenario }, null, 2) + '\n');
       log(`guest left running: QEMU pid ${boot.running.pid}, QMP ${boot.running.qmp} (see running.json); stop it with QMP quit`);
       return;
     }

@@ -4,13 +4,15 @@
 
 import * as fs from 'node:fs';
 
-export const SCENARIOS = ['none', 'hung', 'panic'];
+export const SCENARIOS = ['none', 'hung', 'panic', 'churn'];
 
 /** The kernel command line. panic=-1 reboots at once (and -no-reboot then ends QEMU), which suits a guest that
     should never panic; the panicked guest must stay up to be captured, and panic=0 spins forever. */
 export function kernelCmdline({ no5lvl, scenario }) {
   const panic = scenario === 'panic' ? 'panic=0' : 'panic=-1';
-  return `console=ttyS0 ${panic} quiet${no5lvl ? ' no5lvl' : ''}`;
+  // churn writes to /dev/kmsg as fast as it can: without devkmsg=on the kernel rate-limits (drops) its lines.
+  const kmsg = scenario === 'churn' ? ' printk.devkmsg=on' : '';
+  return `console=ttyS0 ${panic} quiet${no5lvl ? ' no5lvl' : ''}${kmsg}`;
 }
 
 /** The last line panic() prints (kernel/panic.c: "---[ end Kernel panic - not syncing: %s ]---"). */

@@ -843,3 +843,4 @@ module.exports.checkRamLayout = nativeBinding.checkRamLayout
 module.exports.imageKind = nativeBinding.imageKind
 module.exports.nativeVersion = nativeBinding.nativeVersion
 module.exports.schemaCatalog = nativeBinding.schemaCatalog
+module.exports.unixSocketPeerPid = nativeBinding.unixSocketPeerPid

@@ -54,6 +54,29 @@ export declare class Guest {
   vmcoreinfo(): Array<Array<string>>
   /** Guest memory the RAM file lacks (a truncated file), one sentence each: what every reader's output may miss. */
   damage(): Array<string>
+  /**
+   * How the walks since the last call held together, as JSON text: `{"live", "walks", "retries", "tornReads",
+   * "torn": [..]}` (`torn`: what was still torn after the last retry). Resets the count.
+   */
+  takeConsistency(): string
+  /** Say whether the guest's RAM may change while read (false while the VM is paused for the read). */
+  setLive(live: boolean): void
+  /**
+   * The boot this guest is in, read again from its RAM now: "BUILD-ID/KERNELOFFSET" from the VMCOREINFO note
+   * discovery found (a reboot changes the KASLR offset, a new kernel the build id). For a note that came from
+   * a dump's header, the identity discovery saw.
+   */
+  bootIdentity(): string
+  /**
+   * Facts about the RAM source: format ("raw", "elf-core", "kdump", "qemu-process" …), layout, and the
+   * discovery warnings (a guessed live map says so here).
+   */
+  sourceInfo(): string
+  /**
+   * Drop the RAM pages this guest keeps mapped in (a RAM file's), keeping it open: the exporter does so after each
+   * collection so its RSS stays bounded however many VMs it holds.
+   */
+  releaseMemory(): void
   /** Release the RAM mapping and the profile now rather than at garbage collection; later calls fail. */
   close(): void
 }
@@ -110,6 +133,15 @@ export interface GuestOptions {
   isf?: string
   /** Use and write the kernel profile cache (default true). */
   useCache?: boolean
+  /** Read a running QEMU process instead of `ram`: its pid … */
+  pid?: number
+  /**
+   * … and QEMU's guest-physical → host-virtual map as JSON text, `[{"gpa":"0x…","hva":"0x…","len":"0x…"}]`
+   * (from `info mtree -f` + `gpa2hva`); absent: /proc/PID/maps and QEMU's command line are used.
+   */
+  processMap?: string
+  /** How `process_map` was learnt, shown as the layout. */
+  processMapSource?: string
 }
 
 /**
@@ -123,3 +155,9 @@ export declare function nativeVersion(): string
 
 /** The schema catalog (catalog.rs) as JSON text: what `npm run build` writes to schema/. */
 export declare function schemaCatalog(): string
+
+/**
+ * The pid of the process listening on the unix socket at `path` (QEMU, for a QMP socket). The connection is
+ * closed at once without a word: QEMU then reads end-of-file and serves its next client.
+ */
+export declare function unixSocketPeerPid(path: string): number

@@ -54,6 +54,8 @@ const vm = schemas.get('report-vm');
 if (!vm) throw new Error('src/schema/src/report-vm.schema.json is missing');
 const sections = { type: 'object', description: 'What each collector read, by the walker it ran; absent when the collector does not apply or failed (see errors).', additionalProperties: false, properties: {} };
 for (const w of [...walkerTypes, ...diskTypes]) sections.properties[w.name] = { $ref: `${w.name}.schema.json` };
+// The host tier is read by the TypeScript side (src/host/vmm.ts), not by a walker.
+sections.properties.host = { $ref: 'host.defs.json#/$defs/HostTier' };
 vm.properties.sections = sections;
 
 // ---------------------------------------------------------------- TypeScript from JSON Schema

@@ -5,6 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { NearfieldError } from './errors.js';
 import { fromNative, native } from './native/gateway.js';
+import { liveName } from './live/qemu.js';
 
 /** Options every command accepts to say what to look at. */
 export interface TargetOptions {
@@ -12,6 +13,20 @@ export interface TargetOptions {
   disk?: string;
   ramLayout?: string;
   partition?: string;
+  /** A running QEMU as the RAM source: its pid … */
+  pid?: string;
+  /** … or its QMP socket (QEMU's exact memory map; the pid is the socket's peer). */
+  qmp?: string;
+  /** Pause the VM over QMP while reading (only if it was running; resumed after). */
+  pause?: boolean;
+}
+
+/** A running QEMU read live (`--pid`, `--qmp`). */
+export interface LiveTarget {
+  pid?: number;
+  qmp?: string;
+  /** Pause it through QMP for the read. */
+  pause: boolean;
 }
 
 export interface Target {
@@ -31,6 +46,14 @@ export interface Target {
   manifest?: Record<string, unknown>;
   /** True for the embedded sample in images/. */
   isSample: boolean;
+  /** Set when the RAM is a running QEMU process rather than a file. */
+  live?: LiveTarget;
+}
+
+/** What to call the target's RAM in messages: the file, or the live QEMU. */
+export function ramLabel(target: Target): string | undefined {
+  if (target.live) return target.live.qmp ? `QEMU at ${target.live.qmp}` : `QEMU pid ${target.live.pid}`;
+  return target.ram;
 }
 
 /** The package root (where package.json lives, and images/ in a checkout), from dist/src/ or src/. */
@@ -58,6 +81,8 @@ export async function resolveTarget(positional: string | undefined, opts: Target
   const partition = parsePartition(opts.partition);
   if (opts.ramLayout !== undefined) checkRamLayout(opts.ramLayout);
   const ramLayout = opts.ramLayout ?? 'auto';
+  if (opts.pid !== undefined || opts.qmp !== undefined) return liveTarget(positional, opts, partition);
+  if (opts.pause) throw new NearfieldError('USAGE', '--pause pauses a running VM through QMP: give --qmp SOCKET');
   if (positional !== undefined && (opts.ram || opts.disk)) {
     throw new NearfieldError('USAGE', `give a snapshot directory or --ram/--disk files, not both (the directory "${positional}" names its own ${opts.ram ? 'RAM file' : 'disk image'})`);
   }
@@ -117,6 +142,28 @@ function looksLikeDisk(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `--pid PID` / `--qmp SOCKET`: a running QEMU, with an optional `--disk`. */
+function liveTarget(positional: string | undefined, opts: TargetOptions, partition: number | undefined): Target {
+  if (opts.ram) throw new NearfieldError('USAGE', '--ram and --pid/--qmp name two RAM sources: give one');
+  if (positional !== undefined) throw new NearfieldError('USAGE', `a live VM (--pid/--qmp) takes no snapshot directory (got "${positional}")`);
+  let pid: number | undefined;
+  if (opts.pid !== undefined) {
+    pid = Number(opts.pid);
+    if (!Number.isInteger(pid) || pid < 1 || pid > 4_194_304) throw new NearfieldError('USAGE', `--pid takes a process id, not "${opts.pid}"`);
+  }
+  if (opts.qmp !== undefined && !existsSync(opts.qmp)) throw new NearfieldError('NOT_FOUND', 'no such QMP socket (given with --qmp)', opts.qmp);
+  if (opts.pause && !opts.qmp) throw new NearfieldError('USAGE', '--pause pauses the VM through QMP: give --qmp SOCKET too');
+  const disk = opts.disk ? checkFile(opts.disk, '--disk') : undefined;
+  return {
+    name: liveName({ pid, qmp: opts.qmp }),
+    disk,
+    ramLayout: 'auto',
+    partition,
+    isSample: false,
+    live: { pid, qmp: opts.qmp === undefined ? undefined : resolve(opts.qmp), pause: opts.pause === true },
+  };
 }
 
 function readManifest(dir: string): Record<string, unknown> | undefined {

@@ -234,21 +234,21 @@ describe('inventory CLI', () => {
     const one = run(['pmap', '1', s.dir, '--proc']);
     expect(one.stdout.split('\n')[0]).toBe(procMapsLine(init.vmas[0]));
     expect(run(['env', '1', s.dir]).stdout).toMatch(/^\w+=/m);
-    for (const args of [['pmap'], ['env'], ['pmap', '1', '--all', s.dir], ['pmap', 'abc', '--ram', s.ram], ['lsof', '--pid', 'x', '--ram', s.ram]]) {
+    for (const args of [['pmap'], ['env'], ['pmap', '1', '--all', s.dir], ['pmap', 'abc', '--ram', s.ram], ['lsof', '--process', 'x', '--ram', s.ram]]) {
       const r = run(args);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toMatch(/^nearfield: /);
     }
-    const missing = run(['lsof', '--pid', '4194305', '--ram', s.ram]);
+    const missing = run(['lsof', '-p', '4194305', '--ram', s.ram]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain('no process with pid 4194305');
   });
 
-  it('lsof --pid and net --pid keep that process only', () => {
-    const lsof = json('lsof', s.ram, ['--pid', '1']);
+  it('lsof -p and net --process keep that process only', () => {
+    const lsof = json('lsof', s.ram, ['-p', '1']);
     expect(lsof.files.length).toBeGreaterThan(0);
     expect(new Set(lsof.files.map((f: Truth) => f.pid))).toEqual(new Set([1]));
-    const net = json('net', s.ram, ['--pid', '1']);
+    const net = json('net', s.ram, ['--process', '1']);
     for (const sock of [...net.sockets, ...net.unix]) expect(sock.owners.map((o: Truth) => o.pid)).toContain(1);
   });
 });

@@ -29,6 +29,9 @@ function report(vm: string, overrides: Partial<VmReport> = {}): VmReport {
     up: true,
     target: { dir: `/snap/${vm}`, ram: null, disk: null, sample: false },
     consistency: 'paused',
+    retries: 0,
+    tornReads: 0,
+    torn: [],
     collectedAt: '2026-11-23T00:00:00.000Z',
     durationMs: 42.5,
     sections: {

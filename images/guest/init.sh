@@ -211,6 +211,8 @@ say "workload ready (scenario $scenario)"
 # ---- ground truth on the second serial port; truth never returns (it pauses after printing) ----
 if [ "$scenario" = panic ]; then
     /bin/truth /dev/ttyS1 /mnt/root then-crash
+elif [ "$scenario" = churn ]; then
+    /bin/truth /dev/ttyS1 /mnt/root then-churn
 else
     /bin/truth /dev/ttyS1 /mnt/root
 fi

@@ -1,7 +1,8 @@
 /* truth.c — the in-guest ground-truth printer: gathers /proc, /sys, statfs, uname, clocks and the kernel log
    into one JSON document, writes it between marker lines to a serial port, then sleeps forever.
    Usage: `truth [OUTPUT_TTY [STATFS_PATH [then-crash]]]` (defaults /dev/ttyS1 and /mnt/root); with
-   `then-crash` it raises the console loglevel and writes 'c' to /proc/sysrq-trigger after the END line.
+   `then-crash` it raises the console loglevel and writes 'c' to /proc/sysrq-trigger after the END line; with
+   `then-churn` it starts /bin/churn (fork/exit, alloc/free and /dev/kmsg writes) after the END line.
    It never forks or execs, so the process list it prints is the one the host will snapshot.
    It stays dumb on purpose: raw texts go out as JSON strings; the host parses them. */
 #define _GNU_SOURCE
@@ -825,6 +826,7 @@ int main(int argc, char **argv)
     const char *output = argc > 1 ? argv[1] : "/dev/ttyS1";
     const char *statfs_path = argc > 2 ? argv[2] : "/mnt/root";
     int then_crash = argc > 3 && strcmp(argv[3], "then-crash") == 0;
+    int then_churn = argc > 3 && strcmp(argv[3], "then-churn") == 0;
     static const char *proc_files[] = {
         "/proc/meminfo", "/proc/buddyinfo", "/proc/loadavg", "/proc/uptime", "/proc/vmstat",
         "/proc/zoneinfo", "/proc/modules", "/proc/mounts", "/proc/version", "/proc/cmdline",
@@ -917,6 +919,11 @@ int main(int argc, char **argv)
         if (sysrq >= 0)
             (void)!write(sysrq, "c", 1);
         perror("truth: the sysrq crash returned");
+    }
+    if (then_churn && fork() == 0) {
+        /* The churn scenario: a moving target for live reads, started only once the truth is out. */
+        execl("/bin/churn", "churn", (char *)NULL);
+        _exit(127);
     }
     for (;;)
         pause();

@@ -15,6 +15,9 @@ export function withTarget(cmd: Command, many: boolean | 'none' = false): Comman
     .option('--ram <file>', 'guest RAM: raw memory file, QEMU ELF core, LiME or kdump-compressed dump')
     .option('--disk <image>', 'guest disk image: raw, MBR/GPT partitioned or qcow2')
     .addOption(new Option('--ram-layout <layout>', 'how a raw RAM file maps to guest-physical addresses (auto, qemu-pc, qemu-q35, firecracker, flat)'))
+    .option('--pid <pid>', 'read a running QEMU process live (guest map guessed from /proc/PID/maps; --qmp gives the exact one)')
+    .option('--qmp <socket>', "read the running QEMU serving this QMP socket live, with QEMU's exact memory map")
+    .option('--pause', 'with --qmp: pause the VM for the read (only if it was running) and resume it after')
     .option('--partition <n>', 'partition number on the disk (default: the Linux root partition)')
     .option('--no-cache', 'do not use or write the kernel profile cache')
     .option('-q, --quiet', 'no notes, progress or chatter on stderr (warnings and errors stay)');

@@ -9,6 +9,7 @@ import { Disk } from '../disk.js';
 import { ExitCode, NearfieldError } from '../errors.js';
 import { withFormats, withTarget, type CommonOptions } from './common.js';
 import { action, printJson, printJsonl, renderTable, warn, writeOut } from './output.js';
+import { beginRead, consistencyLine, tornWarning } from '../live/read.js';
 
 export interface CommandSpec {
   /** The command word; also the file name in src/cli/commands/ by convention. */
@@ -120,9 +121,16 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
           spec.validate?.(flags);
           const target = await resolveTarget(chosen, flags, spec.name);
           const opened: { guest?: Guest; disk?: Disk } = {};
+          const session = await beginRead(target);
           const sources: Sources = {
             target,
-            guest: async () => (opened.guest ??= await openTargetGuest(target, flags)),
+            guest: async () => {
+              if (!opened.guest) {
+                opened.guest = await openTargetGuest(target, flags);
+                session.opened(opened.guest);
+              }
+              return opened.guest;
+            },
             disk: () => {
               if (!target.disk) throw new NearfieldError('NOT_FOUND', 'the target has no disk image (give one with --disk IMAGE)', target.dir ?? target.ram);
               return (opened.disk ??= Disk.open(target.disk, { partition: target.partition }));
@@ -130,6 +138,11 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
           };
           try {
             const record = await spec.read(sources, flags, positionals.filter((p): p is string => p !== undefined && p !== chosen));
+            // A live read says how it held together; what stayed torn is a warning in the record itself.
+            const first = opened.guest?.takeConsistency();
+            const torn = first && tornWarning(first);
+            const recWarnings = (record as { warnings?: unknown })?.warnings;
+            if (torn && Array.isArray(recWarnings)) recWarnings.push(torn);
             if (flags.json) printJson(record);
             else if (flags.jsonl) printJsonl(spec.items ? spec.items(record, flags) : [record]);
             else {
@@ -142,7 +155,15 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
             }
             // a truncated RAM file makes every reader's output partial: say so whatever the command
             const warnings = [...new Set([...(spec.warnings ? spec.warnings(record) : recordWarnings(record)), ...(opened.guest?.damage() ?? [])])];
+            if (torn && !warnings.includes(torn)) warnings.push(torn);
+            const later = opened.guest?.takeConsistency();
+            const laterTorn = later && tornWarning(later);
+            if (laterTorn) warnings.push(laterTorn);
             for (const w of warnings) warn(w);
+            if (first && (target.live || first.tornReads > 0)) {
+              const all = { ...first, retries: first.retries + (later?.retries ?? 0), tornReads: first.tornReads + (later?.tornReads ?? 0) };
+              process.stderr.write(`nearfield: ${consistencyLine(all, session.paused)}\n`);
+            }
             return warnings.length ? ExitCode.partial : ExitCode.ok;
           } catch (e) {
             // a read that fell into the missing part of a truncated file: say that, not only the address
@@ -152,6 +173,7 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
           } finally {
             opened.guest?.close();
             opened.disk?.close();
+            await session.end();
           }
         }),
       );

@@ -81,6 +81,33 @@ export interface CgroupTree {
   warnings: string[];
 }
 
+/** One CPU's times. */
+export interface CpuTimes {
+  cpu: number;
+  /** ns per mode, in MODES order: user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice. */
+  ns: U64[];
+  /** The same in USER_HZ ticks, as /proc/stat prints them (nsec_to_clock_t). */
+  ticks: number[];
+}
+
+/** An unsigned 64-bit value that may pass 2^53, as a decimal string. */
+export type U64 = string;
+
+export interface CpuStat {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  /** The mode names, the order of every `ns` and `ticks` list. */
+  modes: string[];
+  /**
+   * Every possible CPU. Idle and iowait are the tick-accounted kernel_cpustat values: /proc/stat shows NOHZ idle
+   * time (tick_sched) instead, so on a tickless idle CPU they run behind it.
+   */
+  cpus: CpuTimes[];
+  /** Σ user + nice + system + irq + softirq + steal over every CPU (guest time is inside user), seconds. */
+  busySeconds: number;
+  warnings: string[];
+}
+
 /** One record, as /dev/kmsg describes it. */
 export interface LogRecord {
   seq: number;
@@ -524,9 +551,6 @@ export interface InterfaceStats {
   txCarrier: number;
   txCompressed: number;
 }
-
-/** An unsigned 64-bit value that may pass 2^53, as a decimal string. */
-export type U64 = string;
 
 /** A TCP or UDP socket, as one line of /proc/net/tcp, tcp6, udp or udp6. */
 export interface InetSocket {
@@ -976,6 +1000,80 @@ export interface FoundFile {
   type: FileType;
 }
 
+/** The VM as its host sees it: the VMM process (QEMU), its vCPU threads, block and network devices and cgroup. Present when the VMM's pid is known (--pid, --qmp). */
+export interface HostTier {
+  /** The VMM's process id. */
+  pid: number;
+  /** Its QMP socket, when given. */
+  qmp: string | null;
+  /** VMM process CPU time in user mode (/proc/PID/stat utime). */
+  cpuUserSeconds: number | null;
+  /** VMM process CPU time in kernel mode (/proc/PID/stat stime). */
+  cpuSystemSeconds: number | null;
+  /** VMM resident set size (/proc/PID/status VmRSS). */
+  rssBytes: number | null;
+  /** One per vCPU thread (QMP query-cpus-fast thread-id, else threads named "CPU N/…"). */
+  vcpus: ({
+    index: number;
+    threadId: number;
+    /** utime + stime of the thread. */
+    cpuSeconds: number | null;
+    /** Time on a CPU (schedstat field 1). */
+    runSeconds: number | null;
+    /** Time runnable but waiting on a run queue (schedstat field 2): steal as the host causes it. */
+    delaySeconds: number | null;
+  })[];
+  /** QMP query-blockstats per device. */
+  block: {
+    device: string;
+    readBytes: number;
+    writeBytes: number;
+    readRequests: number;
+    writeRequests: number;
+    flushRequests: number;
+    readTimeSeconds: number;
+    writeTimeSeconds: number;
+    flushTimeSeconds: number;
+  }[];
+  /** The VM's tap devices (found in the VMM's fdinfo), counted from the guest's side as libvirt does: receive = the tap's host transmit. */
+  interfaces: {
+    device: string;
+    receiveBytes: number;
+    receivePackets: number;
+    receiveErrors: number;
+    receiveDrops: number;
+    transmitBytes: number;
+    transmitPackets: number;
+    transmitErrors: number;
+    transmitDrops: number;
+  }[];
+  /** The VMM's cgroup v2 (from /proc/PID/cgroup), or null without one. */
+  cgroup: {
+    path: string;
+    cpuUsageSeconds: number | null;
+    cpuUserSeconds: number | null;
+    cpuSystemSeconds: number | null;
+    /** memory.current; null in the root cgroup (which has none). */
+    memoryCurrentBytes: number | null;
+  } | null;
+  /** Where the guest's view and the host's disagree (null until compared). */
+  tiers: {
+    /** The guest's busy CPU time (cpustat: user+nice+system+irq+softirq+steal over its CPUs). */
+    guestCpuSeconds: number | null;
+    /** CPU time of the vCPU threads on the host. */
+    vcpuCpuSeconds: number | null;
+    /** guestCpuSeconds / vcpuCpuSeconds. */
+    cpuRatio: number | null;
+    /** MemTotal inside the guest. */
+    guestMemTotalBytes: number | null;
+    /** RSS of the VMM on the host. */
+    vmmRssBytes: number | null;
+    /** guestMemTotalBytes / vmmRssBytes: above 1, the guest believes in memory the host never backed (untouched pages, balloon). */
+    memoryRatio: number | null;
+  } | null;
+  warnings: string[];
+}
+
 /** A RAM file rewritten as an ELF core or flat raw RAM: what was read and what was written. */
 export interface ConvertResult {
   schemaVersion: 1;
@@ -1018,6 +1116,13 @@ export interface FindDocument {
   /** Stopped at --max matches: there may be more. */
   truncated: boolean;
   matches: FoundFile[];
+}
+
+/** The host tier of a running VM, read from the host: the same record as the report's `host` section. */
+export interface HostDocument {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  host: HostTier;
 }
 
 /** What is installed on the guest's disk, as virt-inspector says it. */
@@ -1086,17 +1191,28 @@ export interface VmReport {
     dir: string | null;
     ram: string | null;
     disk: string | null;
+    /** The QEMU process read live (--pid, --qmp). */
+    pid?: number | null;
+    /** Its QMP socket. */
+    qmp?: string | null;
     /** The embedded sample guest in images/. */
     sample: boolean;
   };
-  /** paused: the snapshot's manifest says the VM was paused for the copy; live: it was not (values may be torn). */
+  /** paused: the snapshot's manifest says the VM was paused for the copy, or a running VM was paused over QMP for the read (--pause); live: a running VM read while it ran (--pid/--qmp), or a copy taken without a pause (values may be torn: see retries and torn). */
   consistency: "paused" | "live" | "unknown";
+  /** Walks re-run because what they read did not hold together (a list whose prev/next disagreed, a seqcount that moved, a task that vanished): live reads only. */
+  retries: number;
+  /** Torn reads seen, including those a retry repaired; the Prometheus counter nearfield_torn_reads_total. */
+  tornReads: number;
+  /** What was still torn after the last retry ("tasks: torn list: …"); empty when every section held together. */
+  torn: string[];
   collectedAt: string;
   durationMs: number;
   /** What each collector read, by the walker it ran; absent when the collector does not apply or failed (see errors). */
   sections: {
     buddyinfo?: Buddyinfo;
     cgroups?: CgroupTree;
+    cpustat?: CpuStat;
     dmesg?: Log;
     environ?: EnvironList;
     files?: OpenFileList;
@@ -1112,6 +1228,7 @@ export interface VmReport {
     tasks?: TaskList;
     uptime?: Uptime;
     statfs?: FilesystemUsage;
+    host?: HostTier;
   };
   /** Soft problems: the data is there but partial or possibly stale. */
   warnings: string[];
@@ -1210,6 +1327,11 @@ export interface Walkers {
    * and pids.max where the kernel keeps them.
    */
   cgroups: { options: NoOptions; record: CgroupTree };
+  /**
+   * CPU time per CPU and mode (user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice) from
+   * each CPU's kernel_cpustat, as /proc/stat's cpu lines; `busySeconds` is what the guest's CPUs spent not idle.
+   */
+  cpustat: { options: NoOptions; record: CpuStat };
   /** The kernel log as /dev/kmsg gives it, from the lockless printk ring buffer, oldest first. */
   dmesg: { options: DmesgOptions; record: Log };
   /**
@@ -1266,7 +1388,7 @@ export interface Walkers {
 
 export type WalkerName = keyof Walkers;
 
-export const walkerNames = ['buddyinfo', 'cgroups', 'dmesg', 'environ', 'files', 'free', 'kernel', 'modules', 'maps', 'meminfo', 'mounts', 'net', 'processes', 'pstree', 'tasks', 'uptime'] as const satisfies readonly WalkerName[];
+export const walkerNames = ['buddyinfo', 'cgroups', 'cpustat', 'dmesg', 'environ', 'files', 'free', 'kernel', 'modules', 'maps', 'meminfo', 'mounts', 'net', 'processes', 'pstree', 'tasks', 'uptime'] as const satisfies readonly WalkerName[];
 
 /** The disk records: what DiskImage gives. */
 export interface DiskRecords {

@@ -6,6 +6,7 @@
 import type { Guest } from '../guest.js';
 import type { Disk } from '../disk.js';
 import type { VmReport } from '../generated/records.js';
+import type { Target } from '../target.js';
 
 export type Sections = VmReport['sections'];
 
@@ -13,6 +14,8 @@ export type Sections = VmReport['sections'];
 export interface CollectContext {
   guest?: Guest;
   disk?: Disk;
+  /** What is read (a live VM's pid and QMP socket, for the host tier). */
+  target?: Target;
   /** Sections filled by the collectors that ran before this one. */
   sections: Sections;
   /** How many processes in each top list. */
@@ -42,12 +45,12 @@ export type VhostmdSink = (type: VhostmdType, name: string, value: string | numb
 export interface Collector {
   /** Its name in `nearfield_collector_success{collector}` and in the report's errors. */
   name: string;
-  /** What it reads: the guest's RAM, or its disk image. */
-  needs: 'ram' | 'disk';
+  /** What it reads: the guest's RAM, its disk image, or the host's view of a live VM's VMM process. */
+  needs: 'ram' | 'disk' | 'host';
   /** Position in the table (and the order collectors run: later ones see earlier sections). */
   order: number;
   /** Fill its sections (throws: the collector failed; the others still run). */
-  collect(ctx: CollectContext): void;
+  collect(ctx: CollectContext): void | Promise<void>;
   table?(r: VmReport): TableSection | undefined;
   prometheus?(r: VmReport, m: MetricSink): void;
   vhostmd?(r: VmReport, emit: VhostmdSink): void;

@@ -8,7 +8,8 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use super::to_js;
-use crate::kernel::discover::{discover, DiscoverOptions, Discovery, DiscoveryReport};
+use crate::kernel::discover::{discover, DiscoverOptions, Discovery, DiscoveryReport, ProcessSource};
+use crate::mem::Segment;
 use crate::kernel::Kernel;
 use crate::walkers::Context;
 
@@ -23,6 +24,13 @@ pub struct GuestOptions {
     pub isf: Option<String>,
     /// Use and write the kernel profile cache (default true).
     pub use_cache: Option<bool>,
+    /// Read a running QEMU process instead of `ram`: its pid …
+    pub pid: Option<i32>,
+    /// … and QEMU's guest-physical → host-virtual map as JSON text, `[{"gpa":"0x…","hva":"0x…","len":"0x…"}]`
+    /// (from `info mtree -f` + `gpa2hva`); absent: /proc/PID/maps and QEMU's command line are used.
+    pub process_map: Option<String>,
+    /// How `process_map` was learnt, shown as the layout.
+    pub process_map_source: Option<String>,
 }
 
 /// One guest's RAM with its kernel discovered; `close()` unmaps it.
@@ -48,15 +56,38 @@ impl Guest {
     }
 }
 
-fn to_options(o: &GuestOptions) -> DiscoverOptions {
-    DiscoverOptions {
+fn hex_field(v: &serde_json::Value, key: &str) -> crate::Result<u64> {
+    let text = v.get(key).and_then(|x| x.as_str()).ok_or_else(|| crate::Error::bad(format!("process map entry without \"{key}\"")))?;
+    u64::from_str_radix(text.trim_start_matches("0x"), 16).map_err(|_| crate::Error::bad(format!("process map: {key} \"{text}\" is not hex")))
+}
+
+fn process_source(o: &GuestOptions) -> crate::Result<Option<ProcessSource>> {
+    let Some(pid) = o.pid else { return Ok(None) };
+    let segments = match &o.process_map {
+        None => None,
+        Some(text) => {
+            let v: serde_json::Value = serde_json::from_str(text).map_err(|e| crate::Error::bad(format!("process map is not JSON: {e}")))?;
+            let list = v.as_array().ok_or_else(|| crate::Error::bad("process map is not a list"))?;
+            let mut out = Vec::with_capacity(list.len());
+            for e in list.iter().take(4096) {
+                out.push(Segment { gpa: hex_field(e, "gpa")?, file_offset: hex_field(e, "hva")?, len: hex_field(e, "len")? });
+            }
+            Some(out)
+        }
+    };
+    Ok(Some(ProcessSource { pid, segments, describe: o.process_map_source.clone().unwrap_or_else(|| "qmp".into()) }))
+}
+
+fn to_options(o: &GuestOptions) -> crate::Result<DiscoverOptions> {
+    Ok(DiscoverOptions {
         ram: PathBuf::from(&o.ram),
         layout: o.layout.clone().unwrap_or_else(|| "auto".into()),
         system_map: o.system_map.as_ref().map(PathBuf::from),
         vmlinux: o.vmlinux.as_ref().map(PathBuf::from),
         isf: o.isf.as_ref().map(PathBuf::from),
         use_cache: o.use_cache.unwrap_or(true),
-    }
+        process: process_source(o)?,
+    })
 }
 
 #[napi]
@@ -64,14 +95,14 @@ impl Guest {
     /// Open the RAM file and discover its kernel (synchronously).
     #[napi(factory)]
     pub fn open(options: GuestOptions) -> napi::Result<Guest> {
-        let d = discover(&to_options(&options)).map_err(to_js)?;
+        let d = discover(&to_options(&options).map_err(to_js)?).map_err(to_js)?;
         Ok(Guest::from_discovery(d, options.ram))
     }
 
     /// Async twin of `open`, off the JS thread.
     #[napi(ts_return_type = "Promise<Guest>")]
-    pub fn open_async(options: GuestOptions) -> AsyncTask<OpenTask> {
-        AsyncTask::new(OpenTask { opts: to_options(&options), ram: options.ram })
+    pub fn open_async(options: GuestOptions) -> napi::Result<AsyncTask<OpenTask>> {
+        Ok(AsyncTask::new(OpenTask { opts: to_options(&options).map_err(to_js)?, ram: options.ram }))
     }
 
     /// Run the walker `name` with `options` (JSON text, or null for the defaults); its record as JSON text.
@@ -112,6 +143,52 @@ impl Guest {
     #[napi]
     pub fn damage(&self) -> napi::Result<Vec<String>> {
         Ok(self.opened()?.report.damage.clone())
+    }
+
+    /// How the walks since the last call held together, as JSON text: `{"live", "walks", "retries", "tornReads",
+    /// "torn": [..]}` (`torn`: what was still torn after the last retry). Resets the count.
+    #[napi]
+    pub fn take_consistency(&self) -> napi::Result<String> {
+        let c = self.opened()?.kernel.take_consistency();
+        Ok(serde_json::json!({ "live": c.live, "walks": c.walks, "retries": c.retries, "tornReads": c.torn_reads, "torn": c.torn }).to_string())
+    }
+
+    /// Say whether the guest's RAM may change while read (false while the VM is paused for the read).
+    #[napi]
+    pub fn set_live(&self, live: bool) -> napi::Result<()> {
+        self.opened()?.kernel.set_live(live);
+        Ok(())
+    }
+
+    /// The boot this guest is in, read again from its RAM now: "BUILD-ID/KERNELOFFSET" from the VMCOREINFO note
+    /// discovery found (a reboot changes the KASLR offset, a new kernel the build id). For a note that came from
+    /// a dump's header, the identity discovery saw.
+    #[napi]
+    pub fn boot_identity(&self) -> napi::Result<String> {
+        let g = self.opened()?;
+        let facts = &g.kernel.facts;
+        let Some(at) = g.report.vmcoreinfo_phys else {
+            return Ok(format!("{}/{:x}", facts.build_id.as_deref().unwrap_or("?"), facts.kaslr_offset));
+        };
+        let v = crate::kernel::vmcoreinfo::read_note_at(g.kernel.phys.as_ref(), at).map_err(to_js)?;
+        let offset = v.kernel_offset().map_err(to_js)?.unwrap_or(0);
+        Ok(format!("{}/{offset:x}", v.build_id().unwrap_or("?")))
+    }
+
+    /// Facts about the RAM source: format ("raw", "elf-core", "kdump", "qemu-process" …), layout, and the
+    /// discovery warnings (a guessed live map says so here).
+    #[napi]
+    pub fn source_info(&self) -> napi::Result<String> {
+        let g = self.opened()?;
+        Ok(serde_json::json!({ "format": g.report.format, "layout": g.report.layout, "layoutGuessed": g.report.layout_guessed, "warnings": g.report.warnings }).to_string())
+    }
+
+    /// Drop the RAM pages this guest keeps mapped in (a RAM file's), keeping it open: the exporter does so after each
+    /// collection so its RSS stays bounded however many VMs it holds.
+    #[napi]
+    pub fn release_memory(&self) -> napi::Result<()> {
+        self.opened()?.kernel.phys.release_resident();
+        Ok(())
     }
 
     /// Release the RAM mapping and the profile now rather than at garbage collection; later calls fail.

@@ -5,6 +5,7 @@ use napi_derive::napi;
 mod convert;
 mod disk;
 mod guest;
+mod live;
 mod snapshot;
 
 /// The one mapping of core errors to JS: an Error whose message starts with the closed error code

@@ -2,6 +2,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::{Member, Source, Symbols, Types};
@@ -41,7 +42,49 @@ pub struct Kernel {
     /// Tables derived from guest memory once per opened kernel (the symbol index by address, the loaded
     /// modules' symbols …), by type: see `memo`.
     memo: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Tables derived from what does not change while the kernel runs (its symbols, its rodata): kept on a live
+    /// guest too (`memo_boot`).
+    memo_boot: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// The RAM changes under us (a running VM read live): walks that do not hold together are re-run.
+    live: AtomicBool,
+    /// What the current walk found that did not hold together (a list whose prev/next disagree, a seqcount
+    /// that moved, a record overwritten while read), noted by the object helpers and walkers.
+    torn: Mutex<Vec<String>>,
+    /// Retries and torn reads since the caller last asked (`take_consistency`).
+    consistency: Mutex<Consistency>,
 }
+
+/// How the reads since the last `take_consistency` went: walks re-run, and what stayed torn after the last try.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Consistency {
+    pub live: bool,
+    pub walks: u32,
+    pub retries: u32,
+    /// Walks that were still torn after their last retry ("tasks: torn list: …"), at most `MAX_TORN_NOTES`.
+    pub torn: Vec<String>,
+    /// Every torn read seen, including those a retry repaired.
+    pub torn_reads: u32,
+}
+
+type MemoMap = Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>;
+
+fn memo_in<T: Any + Send + Sync>(memo: &MemoMap, init: impl FnOnce() -> T) -> Arc<T> {
+    let key = TypeId::of::<T>();
+    if let Some(v) = memo.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Ok(t) = v.downcast::<T>() {
+            return t;
+        }
+    }
+    // Built outside the lock: `init` may itself use other memoised tables.
+    let built = Arc::new(init());
+    if let Ok(mut m) = memo.lock() {
+        m.insert(key, built.clone());
+    }
+    built
+}
+
+/// Notes kept per walk and per consistency report: enough to say what tore, bounded against a hostile guest.
+const MAX_TORN_NOTES: usize = 16;
 
 impl Kernel {
     pub fn from_parts(
@@ -51,24 +94,82 @@ impl Kernel {
         types: Box<dyn Types>,
         facts: KernelFacts,
     ) -> Self {
-        Kernel { phys, spaces, symbols, types, facts, memo: Mutex::new(HashMap::new()) }
+        Kernel {
+            phys,
+            spaces,
+            symbols,
+            types,
+            facts,
+            memo: Mutex::new(HashMap::new()),
+            memo_boot: Mutex::new(HashMap::new()),
+            live: AtomicBool::new(false),
+            torn: Mutex::new(Vec::new()),
+            consistency: Mutex::new(Consistency::default()),
+        }
+    }
+
+    /// Say whether the RAM may change while we read (a running VM read live; false while it is paused).
+    pub fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::Relaxed);
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// A read that did not hold together: the walk's result may be torn (walkers::run re-runs it when live).
+    pub fn note_torn(&self, what: impl Into<String>) {
+        if let Ok(mut t) = self.torn.lock() {
+            if t.len() < MAX_TORN_NOTES {
+                t.push(what.into());
+            }
+        }
+    }
+
+    /// The torn notes of the current walk, cleared.
+    pub fn take_torn(&self) -> Vec<String> {
+        self.torn.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default()
+    }
+
+    /// Account one finished walk: how many times it was re-run, how many torn reads it saw, and what stayed torn.
+    pub fn record_walk(&self, retries: u32, torn_reads: u32, still_torn: Vec<String>) {
+        if let Ok(mut c) = self.consistency.lock() {
+            c.walks = c.walks.saturating_add(1);
+            c.retries = c.retries.saturating_add(retries);
+            c.torn_reads = c.torn_reads.saturating_add(torn_reads);
+            for n in still_torn {
+                if c.torn.len() < MAX_TORN_NOTES {
+                    c.torn.push(n);
+                }
+            }
+        }
+    }
+
+    /// The consistency of the walks since the last call (and start afresh).
+    pub fn take_consistency(&self) -> Consistency {
+        let mut c = self.consistency.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
+        c.live = self.is_live();
+        c
+    }
+
+    /// Drop the memoised tables of what changes (a live guest's module list and the like are read again by the next
+    /// walk); the boot's own tables (`memo_boot`) stay.
+    pub fn forget_memo(&self) {
+        if let Ok(mut m) = self.memo.lock() {
+            m.clear();
+        }
     }
 
     /// The table of type `T` derived from this kernel, built by `init` on first use and kept while the
-    /// kernel is open (a paused guest does not change; a live one is re-opened to see changes).
+    /// kernel is open (a paused guest does not change; a live one forgets them before each walk).
     pub fn memo<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
-        let key = TypeId::of::<T>();
-        if let Some(v) = self.memo.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            if let Ok(t) = v.downcast::<T>() {
-                return t;
-            }
-        }
-        // Built outside the lock: `init` may itself use other memoised tables.
-        let built = Arc::new(init());
-        if let Ok(mut m) = self.memo.lock() {
-            m.insert(key, built.clone());
-        }
-        built
+        memo_in(&self.memo, init)
+    }
+
+    /// Like `memo`, for a table of what stays put for the whole boot (derived from the symbols or read-only data):
+    /// a live guest keeps it across walks.
+    pub fn memo_boot<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
+        memo_in(&self.memo_boot, init)
     }
 
     pub fn vm(&self) -> &dyn VirtualMemory {

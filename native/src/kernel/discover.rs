@@ -10,6 +10,7 @@ use super::cache::{self, Profile};
 use super::vmcoreinfo::{self, Vmcoreinfo};
 use super::{Kernel, KernelFacts, Member, Source, Symbols, Types};
 use crate::mem::paging::{PageTables, X86AddressSpaces, START_KERNEL_MAP};
+use crate::mem::process::{map_from_proc, HostSegment, ProcessRam};
 use crate::mem::source::is_raw_file;
 use crate::mem::{open_source, PhysicalMemory, RamFormat, SourceInfo, VirtualMemory};
 use crate::{Error, Result};
@@ -24,6 +25,18 @@ pub struct DiscoverOptions {
     pub vmlinux: Option<PathBuf>,
     pub isf: Option<PathBuf>,
     pub use_cache: bool,
+    /// Read a running QEMU process instead of `ram` (then `ram` and `layout` are unused).
+    pub process: Option<ProcessSource>,
+}
+
+/// A running QEMU as the RAM source: its pid, and the guest-physical → host-virtual map when QEMU's monitor gave
+/// it (`info mtree -f` + `gpa2hva`); without one, /proc/PID/maps and QEMU's command line are used, with a warning.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessSource {
+    pub pid: i32,
+    pub segments: Option<Vec<HostSegment>>,
+    /// How `segments` were learnt, shown as the layout ("qmp: info mtree -f + gpa2hva").
+    pub describe: String,
 }
 
 /// How discovery went: what was assumed, what came from the cache, how long each step took.
@@ -77,8 +90,11 @@ impl Clock {
     }
 }
 
-/// Discover the kernel in the RAM file named by `opts`.
+/// Discover the kernel in the RAM file (or the running QEMU) named by `opts`.
 pub fn discover(opts: &DiscoverOptions) -> Result<Discovery> {
+    if let Some(p) = &opts.process {
+        return discover_process(opts, p);
+    }
     let spec = if opts.layout.is_empty() { "auto" } else { opts.layout.as_str() };
     let first = discover_with_layout(opts, spec, false);
     // A guessed layout for a file big enough to reach a PCI hole is checked by the page walk: when the
@@ -97,12 +113,42 @@ pub fn discover(opts: &DiscoverOptions) -> Result<Discovery> {
     first
 }
 
+/// A running QEMU: open its process as physical memory and discover the kernel in it. The kernel is marked
+/// live, so walks that do not hold together are re-run (walkers::run).
+fn discover_process(opts: &DiscoverOptions, p: &ProcessSource) -> Result<Discovery> {
+    let started = Instant::now();
+    let (segments, describe, guessed) = match &p.segments {
+        Some(s) => (s.clone(), p.describe.clone(), false),
+        None => {
+            let (s, d) = map_from_proc(p.pid)?;
+            (s, d, true)
+        }
+    };
+    let ram = ProcessRam::open(p.pid, segments, describe.clone())?;
+    let total: u64 = ram.ranges().iter().map(|r| r.len).sum();
+    let info = SourceInfo { format: Some(RamFormat::Process), layout: describe, layout_guessed: guessed, file_len: total, ..Default::default() };
+    // The in-process VMCOREINFO hint is keyed by a path: /proc/PID/mem names this process for its lifetime.
+    let hint = PathBuf::from(format!("/proc/{}/mem", p.pid));
+    let mut d = discover_from(Arc::new(ram), info, opts, &hint, false)?;
+    if guessed {
+        d.report.warnings.push(format!(
+            "no QEMU monitor given: the guest-physical map of process {} was guessed from /proc/{}/maps and QEMU's command line; give --qmp SOCKET for QEMU's exact map",
+            p.pid, p.pid
+        ));
+    }
+    let total_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let steps: f64 = d.report.timings.iter().map(|t| t.1).sum();
+    d.report.timings.insert(0, ("open-process".into(), (total_ms - steps).max(0.0)));
+    d.kernel.set_live(true);
+    Ok(d)
+}
+
 fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> Result<Discovery> {
     let clock = Clock::new();
     let (phys, info) = open_source(&opts.ram, layout)?;
     // A file that stops short of the RAM the guest booted with fails somewhere in discovery; say why.
     let truncated = crate::mem::e820::truncation(phys.as_ref());
-    match discover_in(opts, phys, info, retried, clock) {
+    match discover_in(opts, phys, info, retried, clock, &opts.ram) {
         Ok(mut d) => {
             d.report.warnings.extend(truncated.iter().cloned());
             d.report.damage.extend(truncated);
@@ -115,7 +161,13 @@ fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> 
     }
 }
 
-fn discover_in(opts: &DiscoverOptions, phys: Arc<dyn PhysicalMemory>, info: SourceInfo, retried: bool, mut clock: Clock) -> Result<Discovery> {
+/// Discover the kernel in RAM that is already open (any `PhysicalMemory`: a file source, a live process),
+/// described by `info`. `hint_path` names the source whose VMCOREINFO place the cache remembers.
+pub fn discover_from(phys: Arc<dyn PhysicalMemory>, info: SourceInfo, opts: &DiscoverOptions, hint_path: &std::path::Path, retried: bool) -> Result<Discovery> {
+    discover_in(opts, phys, info, retried, Clock::new(), hint_path)
+}
+
+fn discover_in(opts: &DiscoverOptions, phys: Arc<dyn PhysicalMemory>, info: SourceInfo, retried: bool, mut clock: Clock, hint_path: &std::path::Path) -> Result<Discovery> {
     let mut report = DiscoveryReport {
         format: info.format.map_or("raw", RamFormat::as_str).to_string(),
         layout: if retried { format!("{}; auto: qemu-pc did not map the kernel, this layout does", info.layout) } else { info.layout.clone() },
@@ -150,7 +202,7 @@ fn discover_in(opts: &DiscoverOptions, phys: Arc<dyn PhysicalMemory>, info: Sour
     let mut found: Result<(Vmcoreinfo, Source)> = match info.notes.vmcoreinfo.as_deref().map(Vmcoreinfo::parse) {
         Some(Ok(v)) => Ok((v, if from_dump { Source::DumpHeader } else { Source::ElfNote })),
         _ => {
-            let hinted = if opts.use_cache { cache::vmcoreinfo_hint(&opts.ram) } else { None }
+            let hinted = if opts.use_cache { cache::vmcoreinfo_hint(hint_path) } else { None }
                 .and_then(|at| vmcoreinfo::read_note_at(phys.as_ref(), at).ok());
             match hinted {
                 Some(v) => Ok((v, Source::Cache)),
@@ -177,7 +229,7 @@ fn discover_in(opts: &DiscoverOptions, phys: Arc<dyn PhysicalMemory>, info: Sour
                         facts.sources.insert("vmcoreinfo".into(), source);
                         report.vmcoreinfo_phys = vmci.phys_addr;
                         if let (Some(at), Source::Scan | Source::Cache) = (vmci.phys_addr, source) {
-                            cache::remember_vmcoreinfo(&opts.ram, at);
+                            cache::remember_vmcoreinfo(hint_path, at);
                         }
                         break (vmci, spaces, None);
                     }
@@ -188,7 +240,7 @@ fn discover_in(opts: &DiscoverOptions, phys: Arc<dyn PhysicalMemory>, info: Sour
                             report.stale_vmcoreinfo.push(at);
                         }
                         found = if source == Source::Cache {
-                            cache::forget_vmcoreinfo(&opts.ram);
+                            cache::forget_vmcoreinfo(hint_path);
                             vmcoreinfo::scan(phys.as_ref())
                         } else {
                             vmcoreinfo::scan_after(phys.as_ref(), Some(at))

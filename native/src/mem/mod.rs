@@ -33,6 +33,9 @@ pub trait PhysicalMemory: Send + Sync {
     /// The caller is done with [addr, addr+len) for now (a scan moving on): a mapped source drops those
     /// pages from the process's resident memory, so scanning a 16 GiB file stays small. A hint; no-op by default.
     fn release(&self, _addr: u64, _len: usize) {}
+    /// Let go of the pages this source keeps resident for reading (a mapped file's), so a long-running reader's
+    /// RSS stays bounded between collections; later reads fault them back in from the page cache.
+    fn release_resident(&self) {}
 }
 
 /// Address spaces of the guest: the kernel's, and a process's from its page-table root.
@@ -62,6 +65,7 @@ pub mod layout;
 pub mod lime;
 pub mod page_cache;
 pub mod paging;
+pub mod process;
 pub mod source;
 
 pub use paging::{PageTables, X86AddressSpaces};

@@ -27,6 +27,8 @@ pub enum RamFormat {
     /// kdump-compressed, standard ("KDUMP   ") or flattened ("makedumpfile") form.
     Kdump,
     KdumpFlattened,
+    /// A running QEMU process, read live (mem::process).
+    Process,
 }
 
 impl RamFormat {
@@ -37,6 +39,7 @@ impl RamFormat {
             RamFormat::Lime => "lime",
             RamFormat::Kdump => "kdump",
             RamFormat::KdumpFlattened => "kdump-flattened",
+            RamFormat::Process => "qemu-process",
         }
     }
 }
@@ -352,6 +355,15 @@ impl PhysicalMemory for MappedRam {
             }
         }
     }
+
+    fn release_resident(&self) {
+        #[cfg(unix)]
+        if let Some(map) = &self.map {
+            // SAFETY: a read-only shared file mapping: MADV_DONTNEED only drops our page-table entries, and any later
+            // access (also through a slice handed out earlier) faults the same file bytes back in.
+            let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
 }
 
 #[cfg(test)]
@@ -390,6 +402,10 @@ pub(crate) mod tests {
         assert_eq!(ram.phys_slice(10, 2).unwrap(), &[10, 11]);
         assert!(ram.phys_slice(8000, 500).is_err());
         assert_eq!(ram.ranges(), &[PhysRange { start: 0, len: 8192 }]);
+        // released pages read back the same
+        ram.release_resident();
+        ram.read_phys(0x1000, &mut b).unwrap();
+        assert_eq!(b, [0, 1, 2, 3]);
     }
 
     #[test]

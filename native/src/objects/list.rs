@@ -8,6 +8,15 @@ use std::collections::HashSet;
 use super::Walk;
 use crate::kernel::Kernel;
 
+/// A walk that stopped because the list did not hold together: on a running guest that is a torn read (the list
+/// changed under us), so the kernel notes it for the walker-level retry (walkers::run).
+fn torn<T>(k: &Kernel, w: Walk<T>) -> Walk<T> {
+    if let Some(why) = &w.warning {
+        k.note_torn(why.clone());
+    }
+    w
+}
+
 /// The nodes of a circular `list_head` starting at `head` (the head itself is not an entry), at most
 /// `max`, stopping at a cycle, an unreadable node or a `prev` that does not point back.
 pub fn list_nodes(k: &Kernel, head: u64, max: usize, what: &str) -> Walk<u64> {
@@ -28,16 +37,16 @@ pub fn list_nodes(k: &Kernel, head: u64, max: usize, what: &str) -> Walk<u64> {
         }
         if !seen.insert(node) {
             let n = nodes.len();
-            return Walk::stopped(nodes, what, format!("cycle: entry {node:#x} seen twice (after {n} entries)"));
+            return torn(k, Walk::stopped(nodes, what, format!("cycle: entry {node:#x} seen twice (after {n} entries)")));
         }
         let mut pair = [0u8; 16];
         if let Err(e) = k.read(node, &mut pair) {
-            return Walk::stopped(nodes, what, format!("entry {node:#x} after {prev:#x} is unreadable: {e}"));
+            return torn(k, Walk::stopped(nodes, what, format!("entry {node:#x} after {prev:#x} is unreadable: {e}")));
         }
         let next = crate::bytes::le_u64(&pair, 0).unwrap_or(0);
         let back = crate::bytes::le_u64(&pair, 8).unwrap_or(0);
         if back != prev {
-            return Walk::stopped(nodes, what, format!("torn list: entry {node:#x}.prev is {back:#x}, expected {prev:#x}"));
+            return torn(k, Walk::stopped(nodes, what, format!("torn list: entry {node:#x}.prev is {back:#x}, expected {prev:#x}")));
         }
         nodes.push(node);
         prev = node;
@@ -67,16 +76,16 @@ pub fn hlist_entries(k: &Kernel, head: u64, link_offset: u64, max: usize, what: 
         }
         if !seen.insert(node) {
             let n = out.len();
-            return Walk::stopped(out, what, format!("cycle: entry {node:#x} seen twice (after {n} entries)"));
+            return torn(k, Walk::stopped(out, what, format!("cycle: entry {node:#x} seen twice (after {n} entries)")));
         }
         let mut pair = [0u8; 16];
         if let Err(e) = k.read(node, &mut pair) {
-            return Walk::stopped(out, what, format!("entry {node:#x} is unreadable: {e}"));
+            return torn(k, Walk::stopped(out, what, format!("entry {node:#x} is unreadable: {e}")));
         }
         let next = crate::bytes::le_u64(&pair, 0).unwrap_or(0);
         let pprev = crate::bytes::le_u64(&pair, 8).unwrap_or(0);
         if pprev != came_from {
-            return Walk::stopped(out, what, format!("torn list: entry {node:#x}.pprev is {pprev:#x}, expected {came_from:#x}"));
+            return torn(k, Walk::stopped(out, what, format!("torn list: entry {node:#x}.pprev is {pprev:#x}, expected {came_from:#x}")));
         }
         out.push(node.wrapping_sub(link_offset));
         came_from = node; // hlist_node.next is its first member
@@ -157,6 +166,22 @@ mod tests {
         let w = list_entries(&k, head, 8, 100, "test");
         assert_eq!(w.items, entries[..2]);
         assert!(w.warning.unwrap().contains("torn list"));
+    }
+
+    #[test]
+    fn a_torn_list_is_noted_for_the_retry_and_a_whole_one_is_not() {
+        let mut f = Fake::new(1 << 16);
+        let (head, entries) = ring(&mut f, 4);
+        let mut g = Fake::from_mem(f.mem.clone());
+        let k = f.kernel();
+        let _ = list_entries(&k, head, 8, 100, "test");
+        assert!(k.take_torn().is_empty());
+        g.put_u64(entries[2] + 8 + 8, entries[0] + 8);
+        let k = g.kernel();
+        let _ = list_entries(&k, head, 8, 100, "tasks");
+        let notes = k.take_torn();
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].starts_with("tasks: torn list"), "{notes:?}");
     }
 
     #[test]

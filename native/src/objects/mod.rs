@@ -1,6 +1,6 @@
 //! Kernel-object access for walkers: members by BTF name resolved once per walk, container_of, struct
 //! copies, and bounded iteration over the kernel's linked structures (include/linux/list.h, rbtree.h,
-//! maple_tree.h, xarray.h, idr.h), per-CPU variables and d_path (fs/d_path.c).
+//! maple_tree.h, xarray.h, idr.h), per-CPU variables, sequence counters (seqlock.h) and d_path (fs/d_path.c).
 //!
 //! Every bound, cycle and consistency check a walker relies on lives here, once: a walker never loops
 //! over guest pointers itself. Iterators return what they read plus why they stopped early (`Walk`),
@@ -17,6 +17,7 @@ pub mod modules;
 pub mod percpu;
 pub mod pid;
 pub mod rbtree;
+pub mod seqcount;
 pub mod symbolize;
 pub mod taint;
 pub mod usermem;
@@ -28,6 +29,7 @@ pub use maple::{maple_entries, MapleEntry};
 pub use mmzone::{all_zones, online_nodes, ZoneRef};
 pub use percpu::{cpus_in_mask, online_cpus, per_cpu_ptr, per_cpu_sum, possible_cpus};
 pub use rbtree::rbtree_entries;
+pub use seqcount::read_seqcount;
 pub use symbolize::{symbolize, Symbolized};
 pub use xarray::{idr_entries, xa_entries, XaEntry};
 

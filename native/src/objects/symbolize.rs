@@ -34,15 +34,40 @@ struct AddressIndex {
     start: u64,
 }
 
+/// Indexes of the boots open in this process, by build id and KASLR offset: guests of one boot (an exporter holding
+/// the same snapshot many times, or many VMs of one image and one KASLR draw) share one index, held while any uses it.
+fn shared_indexes() -> &'static std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<AddressIndex>>> {
+    static INDEXES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<AddressIndex>>>> = std::sync::OnceLock::new();
+    INDEXES.get_or_init(Default::default)
+}
+
+fn build_index(k: &Kernel) -> AddressIndex {
+    let mut entries = k.symbols.all();
+    entries.sort_by_key(|(_, a)| *a); // stable: aliases keep their table order
+    entries.dedup_by_key(|(_, a)| *a);
+    let start = k.symbols.address_of("_text").or_else(|| entries.first().map(|e| e.1)).unwrap_or(0);
+    let end = k.symbols.address_of("_end").unwrap_or(u64::MAX);
+    AddressIndex { entries: entries.into_iter().map(|(n, a)| (a, n)).collect(), end, start }
+}
+
 fn address_index(k: &Kernel) -> Arc<AddressIndex> {
-    k.memo(|| {
-        let mut entries = k.symbols.all();
-        entries.sort_by_key(|(_, a)| *a); // stable: aliases keep their table order
-        entries.dedup_by_key(|(_, a)| *a);
-        let start = k.symbols.address_of("_text").or_else(|| entries.first().map(|e| e.1)).unwrap_or(0);
-        let end = k.symbols.address_of("_end").unwrap_or(u64::MAX);
-        AddressIndex { entries: entries.into_iter().map(|(n, a)| (a, n)).collect(), end, start }
+    // The index comes from the symbols alone: it holds for the whole boot, and for every guest of the same boot.
+    struct Held(Arc<AddressIndex>);
+    k.memo_boot(|| {
+        let key = k.facts.build_id.as_deref().map(|b| format!("{b}-{:x}-{}", k.facts.kaslr_offset, k.symbols.len()));
+        let Some(key) = key else { return Held(Arc::new(build_index(k))) };
+        if let Some(i) = shared_indexes().lock().ok().and_then(|m| m.get(&key).and_then(std::sync::Weak::upgrade)) {
+            return Held(i);
+        }
+        let i = Arc::new(build_index(k));
+        if let Ok(mut m) = shared_indexes().lock() {
+            m.retain(|_, w| w.strong_count() > 0);
+            m.insert(key, Arc::downgrade(&i));
+        }
+        Held(i)
     })
+    .0
+    .clone()
 }
 
 /// The symbol `addr` lies in, or None outside vmlinux and every module's memory.

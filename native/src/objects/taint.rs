@@ -25,7 +25,7 @@ const MAX_FLAGS: u64 = 64;
 
 /// The guest's taint_flags[], indexed by taint bit.
 pub fn taint_flags(k: &Kernel) -> Arc<Vec<TaintFlag>> {
-    k.memo(|| read_table(k).unwrap_or_else(|| FALLBACK.iter().map(|&(set, module)| TaintFlag { set, clear: ' ', module }).collect()))
+    k.memo_boot(|| read_table(k).unwrap_or_else(|| FALLBACK.iter().map(|&(set, module)| TaintFlag { set, clear: ' ', module }).collect()))
 }
 
 fn read_table(k: &Kernel) -> Option<Vec<TaintFlag>> {

@@ -157,6 +157,10 @@ pub fn dmesg(k: &Kernel) -> Result<Log> {
     k.read(infos, &mut info_bytes).map_err(|e| e.context("reading the printk info ring"))?;
     let mut text = vec![0u8; size as usize];
     k.read(data, &mut text).map_err(|e| e.context("reading the printk text ring"))?;
+    // On a running guest the ring moves while we copy it: read the descriptors again after the text, and keep only
+    // records whose descriptor did not change in between (desc_read_finalized_seq() re-checks the same way).
+    let mut desc_after = vec![0u8; desc_bytes.len()];
+    k.read(descs, &mut desc_after).map_err(|e| e.context("reading the printk descriptor ring again"))?;
 
     let mut log = Log::default();
     let span = head_id.wrapping_sub(tail_id) & DESC_ID_MASK;
@@ -164,6 +168,7 @@ pub fn dmesg(k: &Kernel) -> Result<Log> {
         return Err(Error::bad(format!("printk ring: head id {head_id} − tail id {tail_id} exceeds {count} descriptors")));
     }
     let mut skipped = 0u64;
+    let mut moved = 0u64;
     for i in 0..=span {
         let id = tail_id.wrapping_add(i) & DESC_ID_MASK;
         let idx = id & (count - 1);
@@ -173,6 +178,11 @@ pub fn dmesg(k: &Kernel) -> Result<Log> {
         };
         let sv = rd(l.state_var);
         let state = sv >> DESC_FLAGS_SHIFT;
+        let after = desc_after.get((idx * l.desc_size) as usize..((idx + 1) * l.desc_size) as usize).unwrap_or(&[]);
+        if crate::bytes::le_u64(after, l.state_var as usize).unwrap_or(0) != sv {
+            moved += 1; // reused or finalized while we read: the kernel's own readers skip it too
+            continue;
+        }
         if sv & DESC_ID_MASK != id {
             skipped += 1; // a descriptor of another lap: torn or damaged
             continue;
@@ -206,6 +216,13 @@ pub fn dmesg(k: &Kernel) -> Result<Log> {
             subsystem: cstr(info, l.subsystem),
             device: cstr(info, l.device),
         });
+    }
+    // Records of a stable ring come out in sequence order; anything else was torn while we read.
+    if let Some(w) = log.records.windows(2).find(|w| w[1].seq <= w[0].seq) {
+        k.note_torn(format!("printk ring: record seq {} follows seq {}", w[1].seq, w[0].seq));
+    }
+    if skipped > 0 && moved > 0 {
+        k.note_torn(format!("printk ring: {skipped} descriptor(s) of another lap while {moved} moved"));
     }
     log.total = log.records.len();
     log.errors_or_worse = log.records.iter().filter(|r| r.level <= LOGLEVEL_ERR).count();

@@ -78,9 +78,46 @@ pub fn find(name: &str) -> Result<&'static Walker> {
     })
 }
 
-/// Run a walker by name with options as JSON.
+/// How many times a walk of a live guest is re-run when it did not hold together.
+pub const MAX_RETRIES: u32 = 3;
+
+/// Run a walker by name with options as JSON: the retry policy for live guests lives here, once, rather than in
+/// each walker. The object helpers and walkers note what did not hold together (`Kernel::note_torn`); on a live
+/// guest such a walk — or one that failed on a fault or bad data, which a torn pointer causes — is re-run, up to
+/// `MAX_RETRIES` times. What is still torn after that is recorded (`Kernel::take_consistency`) and flagged by the
+/// caller. A paused or copied guest is read once: its damage is in the walkers' own warnings.
 pub fn run(cx: &Context, name: &str, options: serde_json::Value) -> Result<String> {
-    (find(name)?.run)(cx, options)
+    let w = find(name)?;
+    let k = cx.kernel;
+    let mut retries = 0u32;
+    let mut torn_reads = 0u32;
+    loop {
+        let live = k.is_live();
+        if live {
+            k.forget_memo();
+        }
+        k.take_torn();
+        let r = (w.run)(cx, options.clone());
+        let mut torn = k.take_torn();
+        if !live {
+            // A file does not move: what did not hold together is damage, which the walker's own warnings report.
+            return r;
+        }
+        let transient = matches!(&r, Err(Error::Fault { .. } | Error::BadData(_)));
+        if !torn.is_empty() || transient {
+            torn_reads = torn_reads.saturating_add(1);
+        }
+        if (torn.is_empty() && !transient) || retries >= MAX_RETRIES {
+            if transient && torn.is_empty() {
+                if let Err(e) = &r {
+                    torn.push(e.to_string());
+                }
+            }
+            k.record_walk(retries, torn_reads, torn.into_iter().map(|t| format!("{name}: {t}")).collect());
+            return r;
+        }
+        retries += 1;
+    }
 }
 
 #[cfg(test)]

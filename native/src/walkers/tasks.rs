@@ -393,15 +393,22 @@ pub fn walk_tasks(k: &Kernel, opts: &TaskOptions) -> Result<TaskList> {
     let head = init_task + layout.tasks;
     let walk = list_entries(k, head, layout.tasks, MAX_TASKS, "task list (init_task.tasks)");
     let mut out = TaskList::default();
+    let mut pids = std::collections::HashSet::new();
     for addr in walk.items {
-        // The list itself was walked and checked already: one unreadable task is skipped, the listing goes on.
+        // The list itself was walked and checked already: one unreadable task is skipped, the listing goes on
+        // (on a running guest it exited while we read: a torn read the walk is re-run for).
         let mut task = match read_task(k, &layout, addr, true) {
             Ok(t) => t,
             Err(e) => {
-                out.warnings.push(format!("task list: task_struct {addr:#x} skipped: {e}"));
+                let why = format!("task list: task_struct {addr:#x} skipped: {e}");
+                k.note_torn(why.clone());
+                out.warnings.push(why);
                 continue;
             }
         };
+        if !pids.insert(task.pid) {
+            k.note_torn(format!("task list: pid {} listed twice", task.pid));
+        }
         if opts.cmdline {
             read_cmdline_into(k, &layout, &mut task, opts.cmdline_max);
         }

@@ -113,18 +113,19 @@ pub fn uptime(k: &Kernel) -> Result<Uptime> {
 
 /// (boottime, monotonic, realtime) in ns at the last timekeeping update, from tk_core.timekeeper.
 fn timekeeper(k: &Kernel) -> Result<(u64, u64, i64)> {
-    // tk_core is an anonymous struct { seqcount_raw_spinlock_t seq; struct timekeeper timekeeper; }
+    // tk_core is an anonymous struct { seqcount_raw_spinlock_t seq; struct timekeeper timekeeper; }: the count's
+    // `sequence` comes first, and a running guest's timekeeper is read the way ktime_get_boottime() reads it.
+    let seq_addr = k.symbol("tk_core")?;
     let seq = k.types.struct_size("seqcount_raw_spinlock").unwrap_or(4);
-    let tk = k.symbol("tk_core")? + seq.div_ceil(8) * 8;
+    let tk = seq_addr + seq.div_ceil(8) * 8;
     let m = |p: &str| k.offset("timekeeper", p);
-    let base = k.read_i64(tk + m("tkr_mono.base")?)?;
-    let xtime_nsec = k.read_u64(tk + m("tkr_mono.xtime_nsec")?)?;
-    let shift = k.read_u32(tk + m("tkr_mono.shift")?)?;
+    let (o_base, o_nsec, o_shift, o_sec, o_boot) = (m("tkr_mono.base")?, m("tkr_mono.xtime_nsec")?, m("tkr_mono.shift")?, m("xtime_sec")?, m("offs_boot")?);
+    let (base, xtime_nsec, shift, xtime_sec, offs_boot) = crate::objects::read_seqcount(k, seq_addr, "tk_core.seq", || {
+        Ok((k.read_i64(tk + o_base)?, k.read_u64(tk + o_nsec)?, k.read_u32(tk + o_shift)?, k.read_i64(tk + o_sec)?, k.read_i64(tk + o_boot)?))
+    })?;
     if shift >= 64 {
         return Err(Error::bad(format!("timekeeper at {tk:#x}: tkr_mono.shift = {shift}")));
     }
-    let xtime_sec = k.read_i64(tk + m("xtime_sec")?)?;
-    let offs_boot = k.read_i64(tk + m("offs_boot")?)?;
     let nsec = (xtime_nsec >> shift) as i64;
     let mono = base.checked_add(nsec).ok_or_else(|| Error::bad("monotonic clock overflows"))?;
     let boot = mono.checked_add(offs_boot).ok_or_else(|| Error::bad("boottime overflows"))?;

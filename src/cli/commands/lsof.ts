@@ -7,10 +7,10 @@ import { defineRecordCommand, printable, type Column } from '../define.js';
 import { defineCollector } from '../../report/collector.js';
 import { renderTable } from '../output.js';
 
-interface LsofFlags { pid?: string }
+interface LsofFlags { process?: string }
 
-/** A --pid value as a number (usage error otherwise). */
-export function pidOption(value: string | undefined, flag = '--pid'): number | undefined {
+/** A guest process id given with `flag` as a number (usage error otherwise). */
+export function pidOption(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) > 2 ** 31 - 1) throw new NearfieldError('USAGE', `${flag} takes a process id, not "${value}"`);
   return Number(value);
@@ -47,10 +47,10 @@ const columns: Column<OpenFile>[] = [
 
 export const command = defineRecordCommand({
   name: 'lsof',
-  description: 'open files of every guest process (or --pid), like lsof and ls -l /proc/PID/fd: fd, type, path (deleted marked), inode, offset, flags; sockets with their endpoints',
-  flags: (cmd) => cmd.option('-p, --pid <pid>', 'only this process'),
-  validate: (f: LsofFlags) => void pidOption(f.pid),
-  read: async (s, f: LsofFlags): Promise<OpenFileList> => (await s.guest()).files({ pid: pidOption(f.pid) ?? null }),
+  description: 'open files of every guest process (or -p PID), like lsof and ls -l /proc/PID/fd: fd, type, path (deleted marked), inode, offset, flags; sockets with their endpoints',
+  flags: (cmd) => cmd.option('-p, --process <pid>', 'only this guest process (lsof -p; --pid names a QEMU process to read live)'),
+  validate: (f: LsofFlags) => void pidOption(f.process, '--process'),
+  read: async (s, f: LsofFlags): Promise<OpenFileList> => (await s.guest()).files({ pid: pidOption(f.process, '--process') ?? null }),
   items: (l) => l.files,
   rows: (l) => l.files,
   columns,

@@ -9,7 +9,7 @@ import { defineCollector, type MetricSink } from '../../report/collector.js';
 import { humanBytes } from '../../report/units.js';
 import { pidOption } from './lsof.js';
 
-interface NetFlags { pid?: string }
+interface NetFlags { process?: string }
 
 /** ss's address:port ("[::1]:7002", "0.0.0.0:*" for no port). */
 export function endpoint(family: string, address: string, port: number): string {
@@ -63,9 +63,9 @@ function unixTable(u: UnixSocket[]): string {
 export const command = defineRecordCommand({
   name: 'net',
   description: "the guest's interfaces (addresses, flags, counters) and its sockets: TCP and UDP like ss -tuanp, unix sockets with paths, each with its processes",
-  flags: (cmd) => cmd.option('-p, --pid <pid>', 'only the sockets this process holds open'),
-  validate: (f: NetFlags) => void pidOption(f.pid),
-  read: async (s, f: NetFlags): Promise<NetInfo> => (await s.guest()).net({ pid: pidOption(f.pid) ?? null }),
+  flags: (cmd) => cmd.option('-p, --process <pid>', 'only the sockets this guest process holds open (--pid names a QEMU process to read live)'),
+  validate: (f: NetFlags) => void pidOption(f.process, '--process'),
+  read: async (s, f: NetFlags): Promise<NetInfo> => (await s.guest()).net({ pid: pidOption(f.process, '--process') ?? null }),
   text: (n) => `Interfaces\n${interfacesTable(n)}\n\nTCP and UDP sockets\n${socketsTable(n)}\n\nUnix sockets\n${unixTable(n.unix)}\n`,
 });
 

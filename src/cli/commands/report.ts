@@ -15,6 +15,7 @@ import { defineCommand } from '../define.js';
 import { renderPrometheus } from '../../report/render/prometheus.js';
 import { renderVhostmd } from '../../report/render/vhostmd.js';
 import { renderReportTable } from '../../report/render/table.js';
+import { GraphiteClient, parseHostPort, renderGraphite } from '../../report/render/graphite.js';
 import { globToRegExp } from '../../../wasm/guest-path.js';
 
 interface ReportFlags extends CommonOptions {
@@ -22,6 +23,8 @@ interface ReportFlags extends CommonOptions {
   vhostmd?: boolean;
   instance?: string;
   textfile?: string;
+  graphite?: string;
+  graphiteTags?: boolean;
   top: string;
   parallel?: string;
   systemMap?: string;
@@ -40,6 +43,8 @@ export const command = defineCommand({
       .option('--vhostmd', 'vhostmd metrics XML')
       .option('--instance <name>', 'with --prometheus: set the instance label')
       .option('--textfile <file>', 'write the Prometheus output to FILE atomically (node_exporter textfile collector) instead of stdout')
+      .option('--graphite <host:port>', 'send the metrics to Graphite (plaintext protocol, nearfield.<vm>.<group>.<metric>) instead of printing')
+      .option('--graphite-tags', 'with --graphite: Graphite 1.1 tags for labels instead of path components')
       .option('--top <n>', 'processes in each top list', '5')
       .option('--parallel <n>', 'VMs read at once (default: the number of CPUs)')
       .addOption(new Option('--system-map <file>', 'System.map for kernels without VMCOREINFO kallsyms'))
@@ -48,8 +53,14 @@ export const command = defineCommand({
     // Several targets: `report DIR1 DIR2 …` or a glob the shell did not expand (cron lines often quote theirs).
     withTarget(cmd, true);
     cmd.action(action('report', async (positionals: string[], flags: ReportFlags) => {
-      const formats = [flags.json, flags.jsonl, flags.prometheus || flags.textfile !== undefined, flags.vhostmd].filter(Boolean).length;
-      if (formats > 1) throw new NearfieldError('USAGE', 'choose one of --json, --jsonl, --prometheus/--textfile, --vhostmd');
+      const formats = [flags.json, flags.jsonl, flags.prometheus || flags.textfile !== undefined, flags.vhostmd, flags.graphite !== undefined].filter(Boolean).length;
+      if (formats > 1) throw new NearfieldError('USAGE', 'choose one of --json, --jsonl, --prometheus/--textfile, --vhostmd, --graphite');
+      let graphiteAt: { host: string; port: number } | undefined;
+      try {
+        graphiteAt = flags.graphite === undefined ? undefined : parseHostPort(flags.graphite, '--graphite');
+      } catch (e) {
+        throw new NearfieldError('USAGE', (e as Error).message);
+      }
       const top = positiveInt(flags.top, '--top');
       const parallel = flags.parallel === undefined ? undefined : positiveInt(flags.parallel, '--parallel');
       if (positionals.length > 0 && (flags.ram || flags.disk)) {
@@ -84,8 +95,9 @@ export const command = defineCommand({
       const reports: VmReport[] = [];
       for (let i = 0, next = 0; i < order.length; i++) reports.push(down.get(i) ?? (collected[next++] as VmReport));
 
-      const table = !(flags.textfile !== undefined || flags.prometheus || flags.vhostmd || flags.json || flags.jsonl);
-      if (flags.textfile !== undefined) writeAtomically(flags.textfile, renderPrometheus(reports, collectors, { instance: flags.instance }));
+      const table = !(flags.textfile !== undefined || flags.prometheus || flags.vhostmd || flags.json || flags.jsonl || graphiteAt);
+      if (graphiteAt) await sendGraphite(graphiteAt, renderGraphite(reports, collectors, { tags: flags.graphiteTags }));
+      else if (flags.textfile !== undefined) writeAtomically(flags.textfile, renderPrometheus(reports, collectors, { instance: flags.instance }));
       else if (flags.prometheus) writeOut(renderPrometheus(reports, collectors, { instance: flags.instance }));
       else if (flags.vhostmd) writeOut(renderVhostmd(reports, collectors));
       else if (flags.json) printJson(reports);
@@ -128,6 +140,20 @@ export function expandGlobs(args: string[]): string[] {
     out.push(...hits);
   }
   return out;
+}
+
+/** One-shot Graphite send: connect (retrying with backoff for up to 10 s), write every line, close. */
+async function sendGraphite(at: { host: string; port: number }, lines: string[]): Promise<void> {
+  const client = new GraphiteClient(at.host, at.port, { minBackoffMs: 200, maxBackoffMs: 2000 });
+  try {
+    client.send(lines);
+    await client.flush(10_000);
+  } catch (e) {
+    throw new NearfieldError('IO', `cannot send to Graphite at ${at.host}:${at.port}: ${(e as Error).message}`);
+  } finally {
+    client.close();
+  }
+  process.stderr.write(`nearfield: sent ${lines.length} lines to Graphite at ${at.host}:${at.port}\n`);
 }
 
 /** node_exporter's textfile collector must never see a half-written file: write beside it, then rename. */

@@ -41,6 +41,9 @@ export function renderPrometheus(reports: VmReport[], collectors: Collector[], o
     }
     m.gauge('nearfield_report_duration_seconds', 'Time nearfield took to read this VM.', r.durationMs / 1000);
     m.gauge('nearfield_snapshot_paused', 'Whether the guest was paused when its RAM was copied (1), live (0).', r.consistency === 'unknown' ? null : r.consistency === 'paused' ? 1 : 0);
+    m.counter('nearfield_torn_reads_total', 'Torn reads of a live guest (a list, seqcount or record that changed while read), repaired by a retry or not.', r.tornReads);
+    m.counter('nearfield_read_retries_total', 'Walks of a live guest re-run because what they read did not hold together.', r.retries);
+    m.gauge('nearfield_torn', 'Whether something was still torn after the retries (see the report\'s torn list).', (r.torn ?? []).length > 0 ? 1 : 0);
     m.gauge('nearfield_warnings', 'Number of warnings (partial or possibly stale data) for this VM.', r.warnings.length);
     for (const c of collectors) c.prometheus?.(r, m);
   }
