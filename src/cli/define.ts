@@ -56,6 +56,9 @@ export interface RecordCommandSpec<R, F, V, Row> {
   description: string;
   /** Extra arguments and flags. */
   flags?(cmd: Command): void;
+  /** Arguments before the target (e.g. `bt PID… [target]`): the command then takes `[args...]` and this picks
+   *  the target out of them; the rest reach `read` as its `args`. */
+  splitArgs?(args: string[]): { target?: string; args: string[] };
   /** Usage checks on the flags, before anything is opened (a NearfieldError USAGE exits 2). */
   validate?(flags: F): void;
   /** The record `--json` prints: usually one walker's (`async (s) => (await s.guest()).meminfo()`). */
@@ -87,14 +90,20 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
     description: spec.description,
     setup(cmd) {
       spec.flags?.(cmd);
-      withFormats(withTarget(cmd)).action(
+      withFormats(withTarget(cmd, spec.splitArgs !== undefined)).action(
         action(spec.name, async (...args: unknown[]) => {
           // commander passes the declared arguments, then the options, then the Command
           const flags = args[args.length - 2] as F & CommonOptions & { json?: boolean; jsonl?: boolean };
-          const positionals = args.slice(0, -2) as (string | undefined)[];
+          let positionals = args.slice(0, -2) as (string | undefined)[];
+          let targetArg = positionals[positionals.length - 1];
+          if (spec.splitArgs) {
+            const split = spec.splitArgs((positionals[0] as unknown as string[] | undefined) ?? []);
+            targetArg = split.target;
+            positionals = [...split.args, split.target];
+          }
           if (flags.json && flags.jsonl) throw new NearfieldError('USAGE', 'choose one of --json and --jsonl');
           spec.validate?.(flags);
-          const target = await resolveTarget(positionals[positionals.length - 1], flags);
+          const target = await resolveTarget(targetArg, flags);
           const opened: { guest?: Guest; disk?: Disk } = {};
           const sources: Sources = {
             target,

@@ -39,6 +39,8 @@ pub struct DiscoveryReport {
     pub timings: Vec<(String, f64)>,
     /// Soft failures: a fallback taken, a check that did not hold.
     pub warnings: Vec<String>,
+    /// Per-vCPU registers from an ELF core's NT_PRSTATUS notes (empty for raw RAM and LiME).
+    pub vcpu_registers: Vec<crate::mem::elfcore::PrStatus>,
 }
 
 pub struct Discovery {
@@ -101,6 +103,7 @@ fn discover_with_layout(opts: &DiscoverOptions, layout: &str, retried: bool) -> 
         layout: if retried { format!("{}; auto: qemu-pc did not map the kernel, this layout does", info.layout) } else { info.layout.clone() },
         layout_guessed: info.layout_guessed || retried,
         missing_bytes: info.missing_bytes,
+        vcpu_registers: info.notes.prstatus.clone(),
         ..Default::default()
     };
     if info.missing_bytes > 0 {

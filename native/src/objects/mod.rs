@@ -9,13 +9,18 @@
 pub mod dpath;
 pub mod fields;
 pub mod list;
+pub mod locks;
 pub mod maple;
 pub mod mmzone;
 pub mod modules;
+pub mod orc;
 pub mod percpu;
 pub mod rbtree;
+pub mod runqueue;
 pub mod symbolize;
 pub mod taint;
+pub mod taskstack;
+pub mod unwind;
 pub mod xarray;
 
 pub use fields::{latin1, Object, StructType};
