@@ -7,11 +7,13 @@
 // those frames `scheduler`; with them left out, its frames must equal the kernel's exactly (function, offset, size,
 // module), for every task that did not run after the guest read its stack.
 
-import { describe, expect, it, beforeAll } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtGuest, builtGuests, type BuiltGuest } from './built-guests.js';
-import { json, run, sample, type Truth } from './walkers-helpers.js';
+import { json, root, run, sample, type Truth } from './walkers-helpers.js';
 
 /** Threads whose truth has a non-empty /proc/PID/stack. */
 function truthStacks(truth: Truth): { tid: number; comm: string; stack: Truth[]; wchan: string }[] {
@@ -220,3 +222,71 @@ describe('report: the health collector', () => {
   });
 });
 
+describe.skipIf(!hungGuest.present && !hungGuest.required)('hostile ORC data: bounded partial traces and warnings, never a failure', () => {
+  let work: string;
+  let ram: string;
+  beforeAll(async () => {
+    // a copy of the hung guest whose orc_lookup index is garbage and whose scheduler functions' ORC entries send
+    // the stack pointer 32 KiB up (off every stack)
+    work = mkdtempSync(join(tmpdir(), 'nf-hostile-orc-'));
+    ram = join(work, 'ram.raw');
+    expect(spawnSync('cp', ['--sparse=always', hungGuest.ram, ram]).status).toBe(0);
+    // the built addon, as the CLI loads it (the gateway finds it from dist/)
+    const { Guest } = (await import(join(root, 'dist', 'src', 'guest.js'))) as typeof import('../src/guest.js');
+    const g = Guest.openSync({ ram: hungGuest.ram, cache: false });
+    const k = g.kernel();
+    const names = ['orc_lookup', 'orc_lookup_end', '__start_orc_unwind_ip', '__stop_orc_unwind_ip', '__start_orc_unwind', '__sched_text_start', '__sched_text_end'];
+    const addresses = new Map(names.map((n) => [n, BigInt(g.symbol(n)!)]));
+    g.close();
+    const sym = (n: string) => addresses.get(n)!;
+    const phys = (v: bigint) => Number((v - 0xffffffff80000000n + BigInt(k.physBase)) & 0xffffffffffffffffn);
+    const fd = openSync(ram, 'r+');
+    try {
+      const lookup = phys(sym('orc_lookup'));
+      const lookupLen = Number(sym('orc_lookup_end') - sym('orc_lookup'));
+      writeSync(fd, Buffer.alloc(lookupLen, 0xff), 0, lookupLen, lookup);
+      const ipAt = sym('__start_orc_unwind_ip');
+      const n = Number((sym('__stop_orc_unwind_ip') - ipAt) / 4n);
+      const ips = Buffer.alloc(n * 4);
+      readSync(fd, ips, 0, n * 4, phys(ipAt));
+      const [from, to] = [sym('__sched_text_start'), sym('__sched_text_end')];
+      const orc = phys(sym('__start_orc_unwind'));
+      // the 6.1 (end-bit) layout: sp_offset 0x7ff0, sp_reg SP (5), type CALL (0)
+      const bad = Buffer.from([0xf0, 0x7f, 0, 0, 5, 0]);
+      let hit = 0;
+      for (let i = 0; i < n; i++) {
+        const ip = ipAt + BigInt(i * 4) + BigInt(ips.readInt32LE(i * 4));
+        if (ip >= from && ip < to) {
+          writeSync(fd, bad, 0, 6, orc + i * 6);
+          hit++;
+        }
+      }
+      expect(hit).toBeGreaterThan(10);
+    } finally {
+      closeSync(fd);
+    }
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('bt --state D: every trace ends bounded, says it is partial, and still finds the frames below the damage', () => {
+    const truth = JSON.parse(readFileSync(hungGuest.truth, 'utf8'));
+    const r = run(['bt', '--state', 'D', '--ram', ram, '--json', '--no-cache']);
+    expect(r.status, r.stderr).toBe(3);
+    const bt = JSON.parse(r.stdout);
+    expect(bt.warnings.some((w: string) => w.includes('orc_lookup'))).toBe(true);
+    for (const t of bt.tasks) {
+      expect(t.recovered.length, `${t.comm}`).toBeGreaterThan(0);
+      expect(bt.warnings.some((w: string) => w.startsWith(`${t.comm} (${t.pid}): partial trace`)), `${t.comm}`).toBe(true);
+    }
+    for (const w of truth.scenario.hung.writers) {
+      const t = bt.tasks.find((x: Truth) => x.pid === w.pid);
+      expect(t.frames.length).toBeLessThanOrEqual(128);
+      expect(t.frames[0].reliable).toBe(true);
+      expect(t.frames.slice(1).some((f: Truth) => f.reliable)).toBe(false);
+      // below the damaged scheduler frames the scan resumes and ORC finds the syscall path again
+      const names = t.frames.map((f: Truth) => f.function);
+      expect(containsRun(names, (w.stack as Truth[]).slice(-3).map((f) => f.symbol)), names.join(' ')).toBe(true);
+    }
+    expect(r.stderr).toMatch(/warning: .*partial trace/);
+  });
+});

@@ -285,6 +285,8 @@ export interface TaskStack {
   wchan: string | null;
   /** Why there is no trace, or how it was found. */
   note: string | null;
+  /** Where ORC unwinding failed and a scan of the stack took over (the frames after are unreliable). */
+  recovered: string[];
   /** sched_info.last_arrival: when it last got a CPU, on the runqueue clock (ns). */
   lastArrivalNs: U64 | null;
 }

@@ -248,6 +248,8 @@ pub struct TaskTrace {
     pub end: Option<End>,
     /// What to know about this trace (no registers, no stack …).
     pub note: Option<String>,
+    /// Where ORC failed and scanning took over.
+    pub recovered: Vec<String>,
 }
 
 impl TaskTrace {
@@ -383,7 +385,7 @@ impl<'k> Tracer<'k> {
         let l = self.layout().ok_or_else(|| Error::NotFound("no stack layout".into()))?;
         let on_cpu = self.running_on(addr);
         let panicking = on_cpu.is_some() && on_cpu == self.panic_cpu;
-        let mut out = TaskTrace { task, on_cpu, panicking, start: StartKind::None, frames: Vec::new(), end: None, note: None };
+        let mut out = TaskTrace { task, on_cpu, panicking, start: StartKind::None, frames: Vec::new(), end: None, note: None, recovered: Vec::new() };
         let Some(orc) = self.orc() else {
             out.note = Some("no ORC unwind data".into());
             return Ok(out);
@@ -443,9 +445,10 @@ impl<'k> Tracer<'k> {
                 }
             }
         };
-        if let Some(Trace { frames, end, .. }) = trace {
+        if let Some(Trace { frames, end, recovered, .. }) = trace {
             out.frames = frames.into_iter().map(|f| self.symbolize_frame(l, &stacks, f)).collect();
             out.end = Some(end);
+            out.recovered = recovered;
         }
         Ok(out)
     }

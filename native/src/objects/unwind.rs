@@ -182,6 +182,8 @@ pub struct Trace {
     pub end: End,
     /// A frame pointer had to be guessed on the way.
     pub bp_guessed: bool,
+    /// Where ORC failed and a scan of the stack took over (the frames after it are unreliable).
+    pub recovered: Vec<String>,
 }
 
 /// Where unwinding starts.
@@ -291,27 +293,28 @@ impl<'a> Unwinder<'a> {
     fn unwind_bounded(&self, start: Start, reliable: bool, max: usize, scan: bool) -> Trace {
         if let Some(RegsAt::Given(r)) = start.regs {
             if r.user_mode() {
-                return Trace { frames: Vec::new(), end: End::UserMode { ip: r.ip, sp: r.sp }, bp_guessed: false };
+                return Trace { frames: Vec::new(), end: End::UserMode { ip: r.ip, sp: r.sp }, bp_guessed: false, recovered: Vec::new() };
             }
         }
         let Some(stack) = self.stack_of(start.sp, 1).or_else(|| self.stack_of(start.sp.wrapping_sub(8), 8)) else {
-            return Trace { frames: Vec::new(), end: End::Error(format!("the starting stack pointer {:#x} is outside the task's stacks", start.sp)), bp_guessed: false };
+            return Trace { frames: Vec::new(), end: End::Error(format!("the starting stack pointer {:#x} is outside the task's stacks", start.sp)), bp_guessed: false, recovered: Vec::new() };
         };
         let mut st = State { ip: start.ip, sp: start.sp, bp: start.bp, signal: start.signal, regs: start.regs, prev_regs: None, bp_known: start.bp_known, bp_guess: start.bp_guess, bp_guessed: false, stack, left: Vec::new() };
         let mut frames = Vec::new();
         if let Some(r) = st.regs {
             if self.user_mode(r) {
-                return Trace { frames, end: End::UserMode { ip: st.ip, sp: st.sp }, bp_guessed: st.bp_guessed };
+                return Trace { frames, end: End::UserMode { ip: st.ip, sp: st.sp }, bp_guessed: false, recovered: Vec::new() };
             }
         }
         if !self.orc.is_text(st.ip) {
-            return Trace { frames, end: End::Error(format!("the starting IP {:#x} is not kernel text", st.ip)), bp_guessed: st.bp_guessed };
+            return Trace { frames, end: End::Error(format!("the starting IP {:#x} is not kernel text", st.ip)), bp_guessed: false, recovered: Vec::new() };
         }
         frames.push(Frame { ip: st.ip, sp: st.sp, stack: st.stack, via: Via::Start, reliable });
         let mut reliable = reliable;
+        let mut recovered = Vec::new();
         loop {
             if frames.len() >= max {
-                return Trace { frames, end: End::Limit, bp_guessed: st.bp_guessed };
+                return Trace { frames, end: End::Limit, bp_guessed: st.bp_guessed, recovered };
             }
             let failed_sp = st.sp;
             let failed_stack = st.stack;
@@ -319,38 +322,40 @@ impl<'a> Unwinder<'a> {
                 Ok(Step::Frame(via)) => {
                     if let Some(r) = st.regs {
                         if self.user_mode(r) {
-                            return Trace { frames, end: End::UserMode { ip: st.ip, sp: st.sp }, bp_guessed: st.bp_guessed };
+                            return Trace { frames, end: End::UserMode { ip: st.ip, sp: st.sp }, bp_guessed: st.bp_guessed, recovered };
                         }
                     }
                     if !self.orc.is_text(st.ip) {
                         // unwind_get_return_address() gives 0 here and arch_stack_walk() stops
                         let why = format!("{:#x} is not kernel text", st.ip);
                         if !scan {
-                            return Trace { frames, end: End::Error(why), bp_guessed: st.bp_guessed };
+                            return Trace { frames, end: End::Error(why), bp_guessed: st.bp_guessed, recovered };
                         }
                         match self.scan_and_resync(failed_stack, failed_sp, &mut frames, max) {
                             Some(resumed) => {
                                 st = resumed;
                                 reliable = false;
+                                recovered.push(why);
                                 continue;
                             }
-                            None => return Trace { frames, end: End::Error(why), bp_guessed: st.bp_guessed },
+                            None => return Trace { frames, end: End::Error(why), bp_guessed: st.bp_guessed, recovered },
                         }
                     }
                     frames.push(Frame { ip: st.ip, sp: st.sp, stack: st.stack, via, reliable })
                 }
-                Ok(Step::End(end)) => return Trace { frames, end, bp_guessed: st.bp_guessed },
+                Ok(Step::End(end)) => return Trace { frames, end, bp_guessed: st.bp_guessed, recovered },
                 Err(why) => {
                     if !scan {
-                        return Trace { frames, end: End::Error(why), bp_guessed: st.bp_guessed };
+                        return Trace { frames, end: End::Error(why), bp_guessed: st.bp_guessed, recovered };
                     }
                     // the rest of this stack, scanned; ORC resumes at the first return address it can follow
                     match self.scan_and_resync(failed_stack, failed_sp, &mut frames, max) {
                         Some(resumed) => {
                             st = resumed;
                             reliable = false;
+                            recovered.push(why);
                         }
-                        None => return Trace { frames, end: End::Error(why), bp_guessed: st.bp_guessed },
+                        None => return Trace { frames, end: End::Error(why), bp_guessed: st.bp_guessed, recovered },
                     }
                 }
             }
@@ -680,6 +685,7 @@ pub(crate) mod tests {
         assert_eq!(names(&t), vec![TEXT + 0x510, TEXT + 0x510, TEXT + 0x210, TEXT + 0x410]);
         assert_eq!(t.frames[1].via, Via::Scan);
         assert!(!t.frames[2].reliable && !t.frames[3].reliable);
+        assert_eq!(t.recovered.len(), 1, "{:?}", t.recovered);
         assert!(t.frames[0].reliable);
         assert_eq!(t.end, End::EndOfStack);
     }

@@ -154,6 +154,8 @@ pub struct TaskStack {
     pub wchan: Option<String>,
     /// Why there is no trace, or how it was found.
     pub note: Option<String>,
+    /// Where ORC unwinding failed and a scan of the stack took over (the frames after are unreliable).
+    pub recovered: Vec<String>,
     /// sched_info.last_arrival: when it last got a CPU, on the runqueue clock (ns).
     pub last_arrival_ns: Option<U64>,
 }
@@ -178,6 +180,7 @@ impl TaskStack {
             user_ip,
             wchan: t.wchan().map(|s| s.name.clone()),
             note: t.note.clone(),
+            recovered: t.recovered.clone(),
             last_arrival_ns: last_arrival.map(U64),
         }
     }
@@ -290,6 +293,9 @@ pub fn task_stack(t: &Tracer, addr: u64, warnings: &mut Vec<String>) -> Option<T
         Ok(tr) => {
             if let Some(End::Error(e)) = &tr.end {
                 warnings.push(format!("{} ({}): partial trace: {e}", tr.task.comm, tr.task.pid));
+            }
+            for why in &tr.recovered {
+                warnings.push(format!("{} ({}): partial trace: {why}; the frames after it were found by scanning the stack", tr.task.comm, tr.task.pid));
             }
             Some(TaskStack::from_trace(&tr, last_arrival(t.kernel(), addr)))
         }
