@@ -724,4 +724,26 @@ pub(crate) mod tests {
         assert_eq!((st.ip, st.sp), (TEXT + 0x210, STACK + 0x110));
         assert!(u.scan_start(0, Some((TEXT + 0x300, TEXT + 0x380))).is_none());
     }
+
+    #[test]
+    fn a_scan_start_meets_a_frame_pointer_function_and_guesses_bp_from_the_stack() {
+        // F at +0x600 keeps its frame with BP (CFA = BP + 16, caller's BP saved at BP); it called A
+        // (return address F+0x10 at slot 0x100) from a frame whose BP sits at 0x140 — with a decoy
+        // text address at 0x118 that is not a return address of a clean chain
+        let orc = orc_of(&[
+            (TEXT + 0x100, 16, reg::SP, CALL),
+            (TEXT + 0x400, 0, reg::UNDEFINED, END),
+            (TEXT + 0x600, 16, reg::BP, CALL),
+            (TEXT + 0x700, 0, reg::UNDEFINED, 0),
+        ]);
+        let s = stack_of(&[(STACK + 0x100, TEXT + 0x610), (STACK + 0x120, TEXT + 0x710), (STACK + 0x140, 0), (STACK + 0x148, TEXT + 0x410)], 0x4000);
+        let stacks = [s];
+        let u = unwinder(&orc, &stacks);
+        let start = u.scan_start(0, Some((TEXT + 0x600, TEXT + 0x700))).expect("a start in F");
+        assert_eq!(start.ip, TEXT + 0x610);
+        let t = u.unwind(start, false);
+        assert_eq!(names(&t), vec![TEXT + 0x610, TEXT + 0x410]);
+        assert_eq!(t.end, End::EndOfStack);
+        assert!(t.bp_guessed && t.frames.iter().all(|f| !f.reliable));
+    }
 }
