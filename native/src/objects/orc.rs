@@ -367,6 +367,9 @@ impl GuestTable {
     }
 }
 
+/// A module's text ranges, its name and its table.
+type ModuleOrc = (Vec<(u64, u64)>, String, Table);
+
 #[derive(Debug)]
 enum Table {
     /// Copied and decoded (tests, small tables).
@@ -382,7 +385,7 @@ pub struct Orc {
     /// [_stext, _etext) and [_sinittext, _einittext): where vmlinux's table applies.
     text: Vec<(u64, u64)>,
     /// Module text ranges and their tables.
-    modules: Vec<(Vec<(u64, u64)>, String, Table)>,
+    modules: Vec<ModuleOrc>,
     pub warnings: Vec<String>,
     /// Warnings found while looking things up (a corrupt index, a table out of order), said once each.
     lookup_warnings: Mutex<Vec<String>>,
@@ -439,7 +442,7 @@ impl Orc {
         self.lookup_warnings.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    fn new(format: OrcFormat, vmlinux: Table, text: Vec<(u64, u64)>, modules: Vec<(Vec<(u64, u64)>, String, Table)>, warnings: Vec<String>) -> Orc {
+    fn new(format: OrcFormat, vmlinux: Table, text: Vec<(u64, u64)>, modules: Vec<ModuleOrc>, warnings: Vec<String>) -> Orc {
         Orc { format, vmlinux, text, modules, warnings, lookup_warnings: Mutex::new(Vec::new()), cache: Mutex::new(HashMap::new()) }
     }
 
@@ -523,7 +526,7 @@ fn load(k: &Kernel) -> Result<Orc> {
 }
 
 /// Each module's mod->arch.{orc_unwind_ip, orc_unwind, num_orcs} (unwind_module_init sorted them).
-fn module_orcs(k: &Kernel, warnings: &mut Vec<String>) -> Vec<(Vec<(u64, u64)>, String, Table)> {
+fn module_orcs(k: &Kernel, warnings: &mut Vec<String>) -> Vec<ModuleOrc> {
     let table = module_table(k);
     let (Ok(ip_m), Ok(orc_m), Ok(num_m)) = (k.member("module", "arch.orc_unwind_ip"), k.member("module", "arch.orc_unwind"), k.member("module", "arch.num_orcs")) else {
         if !table.modules.is_empty() {
