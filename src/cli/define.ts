@@ -59,6 +59,8 @@ export interface RecordCommandSpec<R, F, V, Row> {
   /** Arguments before the target (e.g. `bt PID… [target]`): the command then takes `[args...]` and this picks
    *  the target out of them; the rest reach `read` as its `args`. */
   splitArgs?(args: string[]): { target?: string; args: string[] };
+  /** With `splitArgs`: the help line for those arguments. */
+  argsHelp?: string;
   /** Usage checks on the flags, before anything is opened (a NearfieldError USAGE exits 2). */
   validate?(flags: F): void;
   /** The record `--json` prints: usually one walker's (`async (s) => (await s.guest()).meminfo()`). */
@@ -90,7 +92,10 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
     description: spec.description,
     setup(cmd) {
       spec.flags?.(cmd);
-      withFormats(withTarget(cmd, spec.splitArgs !== undefined)).action(
+      withFormats(withTarget(cmd, spec.splitArgs !== undefined));
+      const variadic = cmd.registeredArguments.at(-1);
+      if (spec.splitArgs && spec.argsHelp && variadic) variadic.description = spec.argsHelp;
+      cmd.action(
         action(spec.name, async (...args: unknown[]) => {
           // commander passes the declared arguments, then the options, then the Command
           const flags = args[args.length - 2] as F & CommonOptions & { json?: boolean; jsonl?: boolean };

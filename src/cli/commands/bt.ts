@@ -59,6 +59,7 @@ export const command = defineRecordCommand({
       .option('-a, --all', 'every task and thread')
       .option('--cpu', "what each CPU was running (rq->curr), idle tasks included")
       .option('--qmp <socket>', "a paused QEMU's QMP socket: its vCPU registers, for the tasks that were running"),
+  argsHelp: 'PIDs (thread ids) to trace, then optionally the snapshot directory (default: the embedded sample guest)',
   splitArgs: (args) => {
     const pids = args.filter((a) => /^\d+$/.test(a));
     const rest = args.filter((a) => !/^\d+$/.test(a));
