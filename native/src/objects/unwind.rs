@@ -331,7 +331,7 @@ impl<'a> Unwinder<'a> {
                         if !scan {
                             return Trace { frames, end: End::Error(why), bp_guessed: st.bp_guessed, recovered };
                         }
-                        match self.scan_and_resync(failed_stack, failed_sp, &mut frames, max) {
+                        match self.scan_and_resync(failed_stack, failed_sp, &mut frames, max, st.left.iter().copied().filter(|&l| l != failed_stack).collect()) {
                             Some(resumed) => {
                                 st = resumed;
                                 reliable = false;
@@ -349,7 +349,7 @@ impl<'a> Unwinder<'a> {
                         return Trace { frames, end: End::Error(why), bp_guessed: st.bp_guessed, recovered };
                     }
                     // the rest of this stack, scanned; ORC resumes at the first return address it can follow
-                    match self.scan_and_resync(failed_stack, failed_sp, &mut frames, max) {
+                    match self.scan_and_resync(failed_stack, failed_sp, &mut frames, max, st.left.iter().copied().filter(|&l| l != failed_stack).collect()) {
                         Some(resumed) => {
                             st = resumed;
                             reliable = false;
@@ -499,8 +499,9 @@ impl<'a> Unwinder<'a> {
     }
 
     /// Scan the stack `stack` upward from `from` for return addresses; list each one (unreliable) and
-    /// resume ORC at the first one from which ORC reaches a clean end. None: no place to resume.
-    fn scan_and_resync(&self, stack: usize, from: u64, frames: &mut Vec<Frame>, max: usize) -> Option<State> {
+    /// resume ORC at the first one from which ORC reaches a clean end (the stacks already `left` stay
+    /// closed). None: no place to resume.
+    fn scan_and_resync(&self, stack: usize, from: u64, frames: &mut Vec<Frame>, max: usize, left: Vec<usize>) -> Option<State> {
         let s = &self.stacks[stack];
         let mut slot = from.max(s.lo) & !7;
         let mut trials = 0;
@@ -517,7 +518,7 @@ impl<'a> Unwinder<'a> {
                 let t = self.unwind_bounded(start, false, TRIAL_FRAMES, false);
                 if t.end.is_clean() && t.frames.len() >= 2 {
                     frames.push(Frame { ip: v, sp: here + 8, stack, via: Via::Scan, reliable: false });
-                    return Some(State { ip: v, sp: here + 8, bp: 0, signal: false, regs: None, prev_regs: None, bp_known: false, bp_guess: 0, bp_guessed: false, stack, left: Vec::new() });
+                    return Some(State { ip: v, sp: here + 8, bp: 0, signal: false, regs: None, prev_regs: None, bp_known: false, bp_guess: 0, bp_guessed: false, stack, left });
                 }
             }
             frames.push(Frame { ip: v, sp: here + 8, stack, via: Via::Scan, reliable: false });
