@@ -22,6 +22,8 @@ pub const RWSEM_READER_SHIFT: u32 = 8;
 const RWSEM_WAITING_FOR_READ: u64 = 1;
 /// Waiters on one lock we believe in.
 const MAX_WAITERS: usize = 100_000;
+/// Places on a stack that name the task and are tried as its waiter (a real one is found at once).
+const MAX_WAITER_CANDIDATES: usize = 16;
 /// include/linux/fs.h enum: SB_UNFROZEN 0 … SB_FREEZE_COMPLETE 4, and SB_FREEZE_LEVELS 3 semaphores.
 pub const SB_FREEZE_COMPLETE: u64 = 4;
 const SB_FREEZE_LEVELS: u64 = 3;
@@ -90,12 +92,14 @@ fn layout(k: &Kernel, kind: LockKind) -> Result<WaiterLayout> {
 pub fn lock_waited_on(k: &Kernel, kind: LockKind, task: u64, stack: &Stack, sp: u64, tasks: &HashSet<u64>) -> Option<LockWait> {
     let l = layout(k, kind).ok()?;
     let mut at = sp.max(stack.lo) & !7;
-    while at.checked_add(8).is_some_and(|e| e <= stack.hi) {
+    let mut candidates = 0;
+    while at.checked_add(8).is_some_and(|e| e <= stack.hi) && candidates < MAX_WAITER_CANDIDATES {
         let here = at;
         at += 8;
         if stack_word(stack, here) != Some(task) {
             continue;
         }
+        candidates += 1;
         let waiter = here.wrapping_sub(l.task);
         let node = waiter.wrapping_add(l.list);
         let (Some(next), Some(prev)) = (word(k, stack, node), word(k, stack, node.wrapping_add(8))) else { continue };

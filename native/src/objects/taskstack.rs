@@ -71,16 +71,16 @@ impl VcpuRegisters {
 /// vCPU index (QEMU numbers vCPUs as Linux numbers CPUs on x86).
 pub fn assign_cpus(k: &Kernel, vcpus: &[VcpuRegisters], warnings: &mut Vec<String>) -> Vec<CpuRegisters> {
     let cpus = possible_cpus(k).unwrap_or_default();
-    let offsets: Vec<(u32, u64)> = cpus.iter().filter_map(|&c| per_cpu_ptr(k, 0, c).ok().map(|o| (c, o))).collect();
+    let by_offset: HashMap<u64, u32> = cpus.iter().filter_map(|&c| per_cpu_ptr(k, 0, c).ok().filter(|&o| o != 0).map(|o| (o, c))).collect();
     let mut out: Vec<CpuRegisters> = Vec::new();
     for v in vcpus {
-        let by_gs = [v.gs_base, v.kernel_gs_base].into_iter().flatten().find_map(|gs| offsets.iter().find(|(_, o)| *o == gs && gs != 0).map(|(c, _)| *c));
+        let by_gs = [v.gs_base, v.kernel_gs_base].into_iter().flatten().find_map(|gs| by_offset.get(&gs).copied());
         let cpu = by_gs.unwrap_or(v.index);
         if !cpus.contains(&cpu) {
             warnings.push(format!("vCPU {} ({}) matches no possible CPU of the guest", v.index, v.source));
             continue;
         }
-        if out.iter().any(|c| c.cpu == cpu) {
+        if out.len() >= cpus.len() || out.iter().any(|c| c.cpu == cpu) {
             warnings.push(format!("two vCPUs claim CPU {cpu} ({}); keeping the first", v.source));
             continue;
         }
