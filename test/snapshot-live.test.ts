@@ -7,7 +7,7 @@ import { createConnection } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { root, run } from './walkers-helpers.js';
+import { json, root, run, type Truth } from './walkers-helpers.js';
 
 interface Running { pid: number; qmp: string; ram: string; disk: string }
 
@@ -17,7 +17,7 @@ let truth: { processes: { pid: number; comm: string; state: string }[]; printer_
 let buildLog = '';
 
 /** One QMP command on a fresh connection (greeting, capabilities, command). */
-async function qmp(socket: string, command: string): Promise<Record<string, unknown>> {
+async function qmp(socket: string, command: string, args?: Record<string, unknown>): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const conn = createConnection(socket);
     let buf = '';
@@ -30,7 +30,7 @@ async function qmp(socket: string, command: string): Promise<Record<string, unkn
         buf = buf.slice(nl + 1);
         if ('event' in msg) continue;
         if (step === 0) conn.write('{"execute":"qmp_capabilities"}\n');
-        else if (step === 1) conn.write(JSON.stringify({ execute: command }) + '\n');
+        else if (step === 1) conn.write(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }) + '\n');
         else {
           conn.destroy();
           resolve(msg.return ?? msg);
@@ -95,5 +95,38 @@ describe('snapshot of a live QEMU guest over QMP', () => {
     expect(up.status, up.stderr).toBe(0);
     const u = JSON.parse(up.stdout);
     expect(u.uptimeSeconds).toBeGreaterThan(truth.clocks.boottime_ns / 1e9);
+  });
+
+  it('bt --qmp on the paused guest, read live from QEMU: the registers from its monitor give the same CPU traces as its ELF core', async () => {
+    expect(guest).toBeDefined();
+    await qmp(guest!.qmp, 'stop');
+    try {
+      const core = join(work, 'core.elf');
+      await qmp(guest!.qmp, 'dump-guest-memory', { paging: false, protocol: `file:${core}` });
+      const live = run(['bt', '--cpu', '--qmp', guest!.qmp, '--json']);
+      expect(live.status, live.stderr).toBe(0);
+      const viaQmp = JSON.parse(live.stdout);
+      const viaCore = json('bt', core, ['--cpu']);
+      const view = (l: Truth) => ({
+        cpus: l.cpus.map((c: Truth) => [c.cpu, c.ip, c.userMode]),
+        tasks: l.tasks.map((t: Truth) => [t.pid, t.end, t.frames.map((f: Truth) => `${f.address} ${f.function} ${f.via}`)]),
+      });
+      expect(viaQmp.cpus.every((c: Truth) => c.registers === 'QMP')).toBe(true);
+      expect(viaCore.cpus.every((c: Truth) => c.registers === 'ELF core')).toBe(true);
+      expect(view(viaQmp)).toEqual(view(viaCore));
+      // a task in the kernel on a CPU has a trace; one in user mode says where it was
+      for (const t of viaQmp.tasks) expect(t.frames.length > 0 || /user mode/.test(t.end ?? ''), `${t.comm}: ${t.note}`).toBe(true);
+    } finally {
+      await qmp(guest!.qmp, 'cont');
+    }
+    // a running VM is refused: its registers move under us
+    const r = run(['bt', '--cpu', '--qmp', guest!.qmp]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/pause it first/);
+    // --pause stops it for the read and lets it run on after
+    const paused = run(['bt', '--cpu', '--qmp', guest!.qmp, '--pause', '--json']);
+    expect(paused.status, paused.stderr).toBe(0);
+    expect(JSON.parse(paused.stdout).cpus.every((c: Truth) => c.registers === 'QMP')).toBe(true);
+    expect((await qmp(guest!.qmp, 'query-status')).status).toBe('running');
   });
 });

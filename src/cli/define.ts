@@ -74,6 +74,11 @@ export interface RecordCommandSpec<R, F, V, Row> {
   flags?(cmd: Command): void;
   /** Which argument is the target (default: the last one given); the others may set flags (ps aux). */
   target?(positionals: (string | undefined)[], flags: F): string | undefined;
+  /** Arguments before the target (e.g. `bt PID… [target]`): the command then takes `[args...]` and this picks
+   *  the target out of them; the rest reach `read` as its `args`. */
+  splitArgs?(args: string[]): { target?: string; args: string[] };
+  /** With `splitArgs`: the help line for those arguments. */
+  argsHelp?: string;
   /** Usage checks on the flags, before anything is opened (a NearfieldError USAGE exits 2). */
   validate?(flags: F): void;
   /** Re-read the positional arguments (the command's own, then the target, last) before the target is resolved,
@@ -110,14 +115,24 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
     description: spec.description,
     setup(cmd) {
       spec.flags?.(cmd);
-      withFormats(withTarget(cmd)).action(
+      withFormats(withTarget(cmd, spec.splitArgs !== undefined));
+      const variadic = cmd.registeredArguments.at(-1);
+      if (spec.splitArgs && spec.argsHelp && variadic) variadic.description = spec.argsHelp;
+      cmd.action(
         action(spec.name, async (...args: unknown[]) => {
           // commander passes the declared arguments, then the options, then the Command
           const flags = args[args.length - 2] as F & CommonOptions & { json?: boolean; jsonl?: boolean };
           const given = args.slice(0, -2) as (string | undefined)[];
-          const positionals = spec.positionals ? spec.positionals(given, flags) : given;
+          let positionals = spec.positionals ? spec.positionals(given, flags) : given;
+          let chosen: string | undefined;
+          if (spec.splitArgs) {
+            // `bt PID… [target]`: commander gives one array; the spec says which of it is the target
+            const split = spec.splitArgs((given[0] as unknown as string[] | undefined) ?? []);
+            positionals = [...split.args, split.target];
+            chosen = split.target;
+          }
           if (flags.json && flags.jsonl) throw new NearfieldError('USAGE', 'choose one of --json and --jsonl');
-          const chosen = spec.target ? spec.target(positionals, flags) : positionals[positionals.length - 1];
+          if (!spec.splitArgs) chosen = spec.target ? spec.target(positionals, flags) : positionals[positionals.length - 1];
           spec.validate?.(flags);
           const target = await resolveTarget(chosen, flags, spec.name);
           const opened: { guest?: Guest; disk?: Disk } = {};

@@ -2,6 +2,7 @@
 
 /** One entry per file in src/cli/commands/: the command it declares (if any) and whether it declares report collectors. */
 export const commandIndex: readonly { file: string; name: string | null; aliases: readonly string[]; collectors: boolean }[] = [
+  { file: 'bt.js', name: 'bt', aliases: [], collectors: false },
   { file: 'buddyinfo.js', name: 'buddyinfo', aliases: [], collectors: true },
   { file: 'cat.js', name: 'cat', aliases: [], collectors: false },
   { file: 'cgroups.js', name: 'cgroups', aliases: [], collectors: false },
@@ -14,6 +15,7 @@ export const commandIndex: readonly { file: string; name: string | null; aliases
   { file: 'find.js', name: 'find', aliases: [], collectors: false },
   { file: 'free.js', name: 'free', aliases: [], collectors: true },
   { file: 'host.js', name: 'host', aliases: [], collectors: true },
+  { file: 'hung.js', name: 'hung', aliases: [], collectors: false },
   { file: 'inspect.js', name: 'inspect', aliases: [], collectors: false },
   { file: 'kernel.js', name: 'kernel', aliases: ['uname'], collectors: true },
   { file: 'ls.js', name: 'ls', aliases: [], collectors: false },
@@ -29,5 +31,6 @@ export const commandIndex: readonly { file: string; name: string | null; aliases
   { file: 'report.js', name: 'report', aliases: [], collectors: false },
   { file: 'snapshot.js', name: 'snapshot', aliases: [], collectors: false },
   { file: 'stat.js', name: 'stat', aliases: [], collectors: false },
+  { file: 'triage.js', name: 'triage', aliases: [], collectors: true },
   { file: 'uptime.js', name: 'uptime', aliases: [], collectors: true },
 ];

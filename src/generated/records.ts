@@ -284,6 +284,247 @@ export interface Free {
   warnings: string[];
 }
 
+/** What one CPU was doing. */
+export interface CpuInfo {
+  cpu: number;
+  /** In cpu_online_mask (a panic takes the other CPUs out of it). */
+  online: boolean;
+  /** It called panic() (panic_cpu). */
+  panicking: boolean;
+  /** rq->curr: the task it was running, and whether that is its idle task. */
+  task: Hex;
+  pid: number | null;
+  comm: string | null;
+  idle: boolean;
+  /** rq->nr_running: tasks on its runqueue, the running one included. */
+  nrRunning: number;
+  /** rq->clock: its scheduler clock at its last update, ns. */
+  clockNs: U64;
+  /** Where its registers came from (ELF core, QMP, crash_notes), and its IP and privilege there. */
+  registers: string | null;
+  ip: Hex | null;
+  userMode: boolean | null;
+}
+
+/** The kernel's panic and taint state. */
+export interface PanicState {
+  /** panic_cpu is set, or the log has "Kernel panic - not syncing". */
+  panicked: boolean;
+  /** panic_cpu (kernel/panic.c): the CPU that called panic(). */
+  panicCpu: number | null;
+  /** "sysrq triggered crash": the text after "Kernel panic - not syncing: " in the log. */
+  message: string | null;
+  /** oops_count (kernel/exit.c, 6.2+ and 6.1.y): oopses since boot. */
+  oopsCount: number | null;
+  /** The first oops or BUG line of the log ("Oops: 0002 [#1] …", "BUG: kernel NULL pointer dereference …"). */
+  oops: string | null;
+  /** The first kernel-mode "RIP: 0010:function+0x…/0x…" line of the log. */
+  oopsRip: string | null;
+  /**
+   * tainted_mask, its value as /proc/sys/kernel/tainted prints it, and the letters of its set bits
+   * (taint_flags[]: P proprietary module, D died (oops), W warning, O out-of-tree, E unsigned …).
+   */
+  taintedMask: Hex;
+  tainted: number;
+  taintLetters: string;
+}
+
+/** What the log says about trouble. */
+export interface LogFacts {
+  records: number;
+  /** Records at level err or worse (0–3), and the first of them. */
+  errors: number;
+  firstError: LogRecord | null;
+  /** "Out of memory: Killed process …" (and memory-cgroup OOM) kills. */
+  oomKills: number;
+  /** khungtaskd's "INFO: task … blocked for more than N seconds" reports. */
+  hungTaskReports: number;
+  /** The panic line's sequence number, to show the log around it. */
+  panicSeq: number | null;
+}
+
+/** Tasks in D at a glance (the `hung` command has them in full). */
+export interface HungSummary {
+  blocked: number;
+  /** khungtaskd has reported them, or would at its next check. */
+  reported: number;
+  wouldReport: number;
+  timeoutSecs: number | null;
+  /** Frozen filesystems ("ext4 /mnt/root") with tasks waiting on them. */
+  frozenFilesystems: string[];
+}
+
+export interface Health {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  cpus: CpuInfo[];
+  panic: PanicState;
+  log: LogFacts;
+  /** Null when not asked for (option `hung: false`). */
+  hung: HungSummary | null;
+  warnings: string[];
+}
+
+export interface HealthOptions {
+  /** Summarise the tasks in D (default true; `triage` reads them in full from the hung walker instead). */
+  hung?: boolean;
+}
+
+export interface HungTask {
+  pid: number;
+  tgid: number;
+  comm: string;
+  state: string;
+  /** Raw __state (TASK_UNINTERRUPTIBLE 2, | TASK_WAKEKILL 0x100 for killable, | TASK_NOLOAD 0x400 for idle). */
+  taskState: number;
+  address: Hex;
+  /**
+   * Runqueue clock now minus sched_info.last_arrival: how long since it last got a CPU (its last time
+   * slice included), ns.
+   */
+  blockedForNs: U64 | null;
+  khungtaskd: Khungtaskd;
+  waitsOn: WaitOn;
+  stack: TaskStack | null;
+}
+
+/** khungtaskd's view of one task (kernel/hung_task.c). */
+export interface Khungtaskd {
+  /**
+   * reported (its "INFO: task … blocked for more than N seconds" is in the log), would-report (blocked
+   * past the timeout: reported at the next check unless hung_task_warnings ran out), not-yet, ignored
+   * (killable or idle sleep: khungtaskd never reports these), disabled (timeout 0).
+   */
+  verdict: string;
+  note: string;
+  /** Seconds since khungtaskd last saw it switch: (jiffies − last_switch_time) / HZ. */
+  secondsSinceSwitch: number | null;
+  /** The N of the log's report, when there is one. */
+  reportedSeconds: number | null;
+}
+
+/** What a blocked task waits on. */
+export interface WaitOn {
+  /** frozen-fs (sb_start_write on a frozen superblock), mutex, rwsem, or wchan (only the wait channel is known). */
+  kind: string;
+  /** One line: "frozen ext4 /mnt/root (vda)", "mutex 0x… held by nf-lock/fault (182)", "pipe_write" … */
+  description: string;
+  /** The lock (struct mutex, rw_semaphore) or superblock address. */
+  address: Hex | null;
+  /** The lock's owner from its owner word (flags masked); for a reader-owned rwsem, its last reader. */
+  owner: TaskRef | null;
+  /** rwsem: the waiter wants it for write (else read); held for write, or by this many readers. */
+  wantsWrite: boolean | null;
+  writerLocked: boolean | null;
+  readers: number | null;
+  /** Tasks queued ahead of it on the same lock. */
+  queuedBehind: TaskRef[];
+  /** The rwsem is this process's mm->mmap_lock. */
+  mmapLockOf: TaskRef | null;
+  /** Frozen filesystem: its type, device (s_id), mount points and freeze level (1 write … 4 complete). */
+  fstype: string | null;
+  device: string | null;
+  mountpoints: string[];
+  frozenLevel: number | null;
+}
+
+/** A task named in a lock chain. */
+export interface TaskRef {
+  pid: number;
+  comm: string;
+  address: Hex;
+}
+
+/** One task's kernel stack. */
+export interface TaskStack {
+  /** Thread id (what /proc/PID/task lists) and its process. */
+  pid: number;
+  tgid: number;
+  comm: string;
+  state: string;
+  /** Kernel address of the task_struct. */
+  address: Hex;
+  /** The CPU it was running on at the snapshot. */
+  onCpu: number | null;
+  /** It is on the CPU that called panic(). */
+  panicking: boolean;
+  /**
+   * Where the trace starts: "switched out (thread.sp)", "CPU registers (ELF core|QMP|crash_notes)",
+   * "stack scan (no registers)", "none".
+   */
+  start: string;
+  /** Innermost first. */
+  frames: StackFrame[];
+  /** Why it ends: "returns to user mode at 0x…", "end of stack", "unwind error: …", or null (no trace). */
+  end: string | null;
+  /** Where it returns to in user mode. */
+  userIp: Hex | null;
+  /** /proc/PID/wchan: the first frame outside the scheduler, for a task that is not running. */
+  wchan: string | null;
+  /** Why there is no trace, or how it was found. */
+  note: string | null;
+  /** Where ORC unwinding failed and a scan of the stack took over (the frames after are unreliable). */
+  recovered: string[];
+  /** sched_info.last_arrival: when it last got a CPU, on the runqueue clock (ns). */
+  lastArrivalNs: U64 | null;
+}
+
+/** One frame of a trace. */
+export interface StackFrame {
+  address: Hex;
+  /** The function (kallsyms or the module's own symbols); null outside every known symbol. */
+  function: string | null;
+  offset: number;
+  size: number;
+  /** The module it lies in; null for vmlinux. */
+  module: string | null;
+  /** Every step from the start to this frame followed ORC: no guess, no scan. */
+  reliable: boolean;
+  /**
+   * start (the first frame), orc (a return address ORC pointed to), regs (the interrupted IP of an
+   * exception or interrupt frame), scan (a return address found by scanning the stack).
+   */
+  via: string;
+  /** The stack it lies on: task, IRQ, NMI, #DF … */
+  stack: string;
+  /** The frame's stack pointer. */
+  sp: Hex;
+  /** In .sched.text or .spinlock.text: /proc/PID/stack and wchan leave such frames out. */
+  scheduler: boolean;
+}
+
+export interface FrozenFs {
+  superblock: Hex;
+  fstype: string | null;
+  device: string | null;
+  mountpoints: string[];
+  /** s_writers.frozen: 1 writes, 2 page faults, 3 internal writes, 4 complete (FIFREEZE). */
+  level: number;
+  /** Tasks waiting to write to it. */
+  waiters: TaskRef[];
+}
+
+export interface HungTasks {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  /**
+   * kernel.hung_task_timeout_secs (0: khungtaskd off), hung_task_warnings (reports left; −1 unlimited),
+   * hung_task_check_interval_secs (0: the timeout), hung_task_panic.
+   */
+  timeoutSecs: number | null;
+  warningsLeft: number | null;
+  checkIntervalSecs: number | null;
+  panicOnHung: number | null;
+  /** CONFIG_HZ as jiffies and the monotonic clock show it, and jiffies now. */
+  hz: number | null;
+  jiffies: U64 | null;
+  /** The newest runqueue clock (ns): "now" on the scheduler's clock. */
+  clockNs: U64 | null;
+  tasks: HungTask[];
+  frozen: FrozenFs[];
+  warnings: string[];
+}
+
 /** Where one fact came from. */
 export interface FactSource {
   fact: string;
@@ -694,6 +935,63 @@ export interface ProcessTree {
 export interface PstreeOptions {
   /** Include kernel threads (kthreadd's subtree); default true. */
   kernelThreads?: boolean;
+}
+
+/** The ORC data the unwinder used. */
+export interface OrcInfo {
+  /** "before 6.3 (end bit)", "6.3 (signal bit)", "6.4+ (signal bit, .orc_header)". */
+  format: string;
+  /** What told us: the .orc_header, the release, the entries' statistics. */
+  evidence: string;
+  /** The .orc_header hash (6.4+). */
+  header: string | null;
+  vmlinuxEntries: number;
+  moduleTables: number;
+}
+
+export interface StackList {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  orc: OrcInfo | null;
+  /** THREAD_SIZE: each task's kernel stack, bytes. */
+  threadSize: number | null;
+  cpus: CpuInfo[];
+  tasks: TaskStack[];
+  warnings: string[];
+}
+
+/** One vCPU's registers as a monitor gave them (QMP `info registers -a`), hex strings. */
+export interface VcpuRegisterText {
+  /** The vCPU's index (QEMU's CPU#N). */
+  index?: number;
+  rip?: string;
+  rsp?: string;
+  rbp?: string;
+  /** The CS selector (its low two bits are the privilege level). */
+  cs?: string;
+  r10?: string;
+  r13?: string;
+  rdi?: string;
+  rdx?: string;
+  /** GS base and MSR_KERNEL_GS_BASE: tell which kernel CPU this vCPU is. */
+  gsBase?: string;
+  kernelGsBase?: string;
+}
+
+export interface StackOptions {
+  /** Tasks to trace, by pid (thread id). */
+  pids?: number[];
+  /** Tasks in these /proc states, e.g. "D" (crash's foreach UN bt). */
+  state?: string | null;
+  /** Every task, every thread. */
+  all?: boolean;
+  /**
+   * What each CPU was running (rq->curr), idle tasks included. With no selection at all: the CPUs'
+   * tasks and every task in D.
+   */
+  cpu?: boolean;
+  /** CPU registers from a live monitor (QMP), used instead of the RAM file's (an ELF core's notes). */
+  registers?: VcpuRegisterText[];
 }
 
 /** One process or thread. */
@@ -1217,6 +1515,8 @@ export interface VmReport {
     environ?: EnvironList;
     files?: OpenFileList;
     free?: Free;
+    health?: Health;
+    hung?: HungTasks;
     kernel?: KernelInfo;
     modules?: ModuleList;
     maps?: MapsList;
@@ -1225,6 +1525,7 @@ export interface VmReport {
     net?: NetInfo;
     processes?: ProcessSummary;
     pstree?: ProcessTree;
+    stacks?: StackList;
     tasks?: TaskList;
     uptime?: Uptime;
     statfs?: FilesystemUsage;
@@ -1317,6 +1618,65 @@ export interface StatDocument {
   target?: string;
 }
 
+export interface Verdict {
+  /** critical (the VM is down or stuck), warning (it will be soon or is degraded), ok. */
+  severity: "critical" | "warning" | "ok";
+  /** What the line is about. */
+  kind: "panic" | "oops" | "hung" | "lock" | "memory" | "disk" | "load" | "ok";
+  /** One line for the person on call. */
+  text: string;
+}
+
+export interface LogExcerpt {
+  /** What the excerpt is centred on: the panic, the first error, or the tail. */
+  around: "panic" | "first error" | "tail";
+  records: LogRecord[];
+}
+
+export interface MemoryFacts {
+  memTotalKib: number;
+  memAvailableKib: number;
+  availablePercent: number;
+  /** OOM kills in the kernel log. */
+  oomKills: number;
+}
+
+export interface LoadFacts {
+  loadavg: string[];
+  onlineCpus: number;
+  running: number | null;
+}
+
+export interface FilesystemFacts {
+  device: string;
+  mountpoint: string | null;
+  usePercent: number | null;
+  inodesUsePercent: number | null;
+  availBytes: number;
+}
+
+/** Why is this VM stuck? Verdict lines first (panic, blocked tasks and lock chains, memory, disk, load), then the evidence they rest on. */
+export interface Triage {
+  /** The JSON shape's version (README "JSON output"). */
+  schemaVersion: 1;
+  /** The target's name. */
+  vm: string;
+  /** Most severe first. */
+  verdicts: Verdict[];
+  /** Per-CPU, panic and taint state, log facts. */
+  health: Health | null;
+  /** The tasks in D and what they wait on. */
+  hung: HungTasks | null;
+  /** Stacks of what each CPU was running. */
+  running: TaskStack[];
+  log: LogExcerpt;
+  memory: MemoryFacts | null;
+  load: LoadFacts | null;
+  /** The disk image's filesystem, when the target has one. */
+  filesystems: FilesystemFacts[];
+  warnings: string[];
+}
+
 /** Every walker of the native core: its options and its record. */
 export interface Walkers {
   /** /proc/buddyinfo: free blocks per node, zone and order, and how fragmented free memory is. */
@@ -1347,6 +1707,16 @@ export interface Walkers {
   /** The figures of procps-ng 4 `free` (KiB), from the guest's /proc/meminfo computed outside it. */
   free: { options: NoOptions; record: Free };
   /**
+   * Per-CPU and panic state, taint, the panic message and oops RIP from the log, OOM kills, and the
+   * tasks blocked in D: what `triage` and the report's health section stand on.
+   */
+  health: { options: HealthOptions; record: Health };
+  /**
+   * Every task in D: how long it has been blocked, whether khungtaskd reported or would report it,
+   * what it waits on (a mutex or rwsem owner, a frozen filesystem, or its wait channel), its stack.
+   */
+  hung: { options: NoOptions; record: HungTasks };
+  /**
    * Release, banner, build id, KASLR offset, paging, page-table root, direct-map and vmemmap bases,
    * symbol and type counts, each with where it came from (vmcoreinfo, kallsyms, btf, …), and how
    * discovery went (RAM format and layout, profile cache, timings).
@@ -1375,6 +1745,11 @@ export interface Walkers {
   /** Every process under its parent, from the task list (no cmdlines read). */
   pstree: { options: PstreeOptions; record: ProcessTree };
   /**
+   * Kernel stacks of the chosen tasks (ORC unwinding over guest RAM, no debuginfo) and what each CPU
+   * was running: crash's bt, foreach UN bt and /proc/PID/stack.
+   */
+  stacks: { options: StackOptions; record: StackList };
+  /**
    * Every process (and with `threads`, every thread) from init_task.tasks, with what /proc/PID/stat,
    * status and cmdline show for it.
    */
@@ -1388,7 +1763,7 @@ export interface Walkers {
 
 export type WalkerName = keyof Walkers;
 
-export const walkerNames = ['buddyinfo', 'cgroups', 'cpustat', 'dmesg', 'environ', 'files', 'free', 'kernel', 'modules', 'maps', 'meminfo', 'mounts', 'net', 'processes', 'pstree', 'tasks', 'uptime'] as const satisfies readonly WalkerName[];
+export const walkerNames = ['buddyinfo', 'cgroups', 'cpustat', 'dmesg', 'environ', 'files', 'free', 'health', 'hung', 'kernel', 'modules', 'maps', 'meminfo', 'mounts', 'net', 'processes', 'pstree', 'stacks', 'tasks', 'uptime'] as const satisfies readonly WalkerName[];
 
 /** The disk records: what DiskImage gives. */
 export interface DiskRecords {

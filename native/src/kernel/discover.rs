@@ -57,6 +57,8 @@ pub struct DiscoveryReport {
     pub warnings: Vec<String>,
     /// Guest memory the source lacks (a truncated file): every reader's output may be partial. Also in `warnings`.
     pub damage: Vec<String>,
+    /// Per-vCPU registers from an ELF core's NT_PRSTATUS notes (empty for raw RAM and LiME).
+    pub vcpu_registers: Vec<crate::mem::elfcore::PrStatus>,
 }
 
 pub struct Discovery {
@@ -173,6 +175,7 @@ fn discover_in(opts: &DiscoverOptions, phys: Arc<dyn PhysicalMemory>, info: Sour
         layout: if retried { format!("{}; auto: qemu-pc did not map the kernel, this layout does", info.layout) } else { info.layout.clone() },
         layout_guessed: info.layout_guessed || retried,
         missing_bytes: info.missing_bytes,
+        vcpu_registers: info.notes.prstatus.clone(),
         ..Default::default()
     };
     report.warnings.extend(info.warnings.iter().cloned());

@@ -23,6 +23,10 @@ mod raw {
     pub const QEMU_CR0: usize = 8 + 18 * 8 + 10 * 24;
     pub const QEMU_CR3: usize = QEMU_CR0 + 3 * 8;
     pub const QEMU_CR4: usize = QEMU_CR0 + 4 * 8;
+    /// struct elf_prstatus (x86-64): pr_pid at 32, pr_reg (struct user_regs_struct, 27 longs) at 112.
+    pub const PR_PID: usize = 32;
+    pub const PR_REG: usize = 112;
+    pub const PR_REG_COUNT: usize = 27;
 }
 
 /// Refuse headers that promise more than any real dump has.
@@ -44,6 +48,66 @@ impl QemuCpu {
     }
 }
 
+/// struct user_regs_struct (arch/x86/include/asm/user_64.h): the general registers of NT_PRSTATUS, in order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserRegs {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub rbp: u64,
+    pub rbx: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rax: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub orig_rax: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub eflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+    pub fs_base: u64,
+    pub gs_base: u64,
+    pub ds: u64,
+    pub es: u64,
+    pub fs: u64,
+    pub gs: u64,
+}
+
+impl UserRegs {
+    /// From the 27 longs of pr_reg, in user_regs_struct order.
+    pub fn from_words(w: &[u64; raw::PR_REG_COUNT]) -> UserRegs {
+        UserRegs {
+            r15: w[0], r14: w[1], r13: w[2], r12: w[3], rbp: w[4], rbx: w[5], r11: w[6], r10: w[7], r9: w[8], r8: w[9],
+            rax: w[10], rcx: w[11], rdx: w[12], rsi: w[13], rdi: w[14], orig_rax: w[15], rip: w[16], cs: w[17], eflags: w[18],
+            rsp: w[19], ss: w[20], fs_base: w[21], gs_base: w[22], ds: w[23], es: w[24], fs: w[25], gs: w[26],
+        }
+    }
+
+    /// Parse an NT_PRSTATUS descriptor: (pr_pid, registers).
+    pub fn from_prstatus(desc: &[u8]) -> Option<(u32, UserRegs)> {
+        let pid = u32_at(desc, raw::PR_PID)?;
+        let mut w = [0u64; raw::PR_REG_COUNT];
+        for (i, v) in w.iter_mut().enumerate() {
+            *v = u64_at(desc, raw::PR_REG + i * 8)?;
+        }
+        Some((pid, UserRegs::from_words(&w)))
+    }
+}
+
+/// One vCPU's NT_PRSTATUS note: QEMU writes pr_pid = CPU index + 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrStatus {
+    pub pr_pid: u32,
+    pub regs: UserRegs,
+}
+
 /// Notes gathered from the core's PT_NOTE segments.
 #[derive(Debug, Clone, Default)]
 pub struct CoreNotes {
@@ -52,6 +116,8 @@ pub struct CoreNotes {
     pub qemu_cpus: Vec<QemuCpu>,
     /// Number of "CORE" NT_PRSTATUS notes (one per vCPU).
     pub prstatus_count: usize,
+    /// Their general registers, in note order.
+    pub prstatus: Vec<PrStatus>,
 }
 
 pub struct ParsedCore {
@@ -161,7 +227,12 @@ pub(crate) fn parse_notes(data: &[u8], file_off: u64, out: &mut CoreNotes) -> Re
                     out.qemu_cpus.push(QemuCpu { cr3, cr4 });
                 }
             }
-            b"CORE" if ntype == raw::NT_PRSTATUS => out.prstatus_count += 1,
+            b"CORE" if ntype == raw::NT_PRSTATUS => {
+                out.prstatus_count += 1;
+                if let Some((pr_pid, regs)) = UserRegs::from_prstatus(desc) {
+                    out.prstatus.push(PrStatus { pr_pid, regs });
+                }
+            }
             _ => {}
         }
         pos = next;
@@ -243,10 +314,15 @@ mod tests {
     fn core_segments_and_notes() {
         let low = vec![0xAAu8; 4096];
         let high = vec![0xBBu8; 4096];
+        let mut prstatus = vec![0u8; 336];
+        prstatus[32..36].copy_from_slice(&2u32.to_le_bytes());
+        prstatus[112 + 16 * 8..112 + 17 * 8].copy_from_slice(&0xffff_ffff_8100_1234u64.to_le_bytes()); // rip
+        prstatus[112 + 19 * 8..112 + 20 * 8].copy_from_slice(&0xffff_c900_0000_3f00u64.to_le_bytes()); // rsp
+        prstatus[112 + 22 * 8..112 + 23 * 8].copy_from_slice(&0xffff_8880_7fc0_0000u64.to_le_bytes()); // gs_base
         let core = build_core(
             &[(0, &low), (0x1_0000_0000, &high)],
             &[
-                ("CORE", 1, vec![0u8; 336]),
+                ("CORE", 1, prstatus),
                 ("QEMU", 0, qemu_cpu_note(0x1234_5000, 1 << 12)),
                 ("VMCOREINFO", 0, b"OSRELEASE=6.1.0\nPAGESIZE=4096\n".to_vec()),
             ],
@@ -255,6 +331,8 @@ mod tests {
         let ram = MappedRam::open(&f.0, "auto").unwrap();
         assert_eq!(ram.info.format, Some(RamFormat::ElfCore));
         assert_eq!(ram.info.notes.prstatus_count, 1);
+        let pr = ram.info.notes.prstatus[0];
+        assert_eq!((pr.pr_pid, pr.regs.rip, pr.regs.rsp, pr.regs.gs_base), (2, 0xffff_ffff_8100_1234, 0xffff_c900_0000_3f00, 0xffff_8880_7fc0_0000));
         assert_eq!(ram.info.notes.qemu_cpus, vec![QemuCpu { cr3: 0x1234_5000, cr4: 1 << 12 }]);
         assert!(ram.info.notes.qemu_cpus[0].la57());
         assert_eq!(ram.info.notes.vmcoreinfo.as_deref(), Some("OSRELEASE=6.1.0\nPAGESIZE=4096\n"));
