@@ -57,9 +57,24 @@ pub struct SourceInfo {
     pub missing_bytes: u64,
 }
 
+/// The RAM file's bytes: a read-only map of the host file, or bytes already in memory (fuzzing, tests).
+enum Image {
+    Map(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Image {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Image::Map(m) => m,
+            Image::Owned(v) => v,
+        }
+    }
+}
+
 /// Guest-physical memory backed by a mapped file.
 pub struct MappedRam {
-    map: Option<Mmap>,
+    map: Option<Image>,
     segments: Vec<Segment>,
     ranges: Vec<PhysRange>,
     /// File byte ranges that hold data (SEEK_DATA/SEEK_HOLE); None when unknown (then all of it).
@@ -94,12 +109,28 @@ impl MappedRam {
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io(format!("cannot mmap RAM file: {e}")))?;
         #[cfg(unix)]
         let _ = map.advise(memmap2::Advice::Random);
-        let head = map.get(..map.len().min(64)).unwrap_or(&[]);
+        let mut ram = MappedRam::from_image(Image::Map(map), layout_spec)?;
+        ram.data_extents = data_extents(&file, file_len);
+        Ok(ram)
+    }
+
+    /// A RAM image already in memory, sniffed and laid out exactly as a file with these bytes would be.
+    pub fn from_bytes(bytes: Vec<u8>, layout_spec: &str) -> Result<MappedRam> {
+        if bytes.is_empty() {
+            return Err(Error::bad("RAM file is empty"));
+        }
+        MappedRam::from_image(Image::Owned(bytes), layout_spec)
+    }
+
+    fn from_image(map: Image, layout_spec: &str) -> Result<MappedRam> {
+        let bytes = map.bytes();
+        let file_len = bytes.len() as u64;
+        let head = bytes.get(..bytes.len().min(64)).unwrap_or(&[]);
         if head.starts_with(KDUMP_MAGIC) {
             return Err(Error::Unsupported("kdump-compressed dumps (makedumpfile) are not supported; use an ELF core or raw RAM".into()));
         }
         let (segments, info) = if head.starts_with(ELF_MAGIC) {
-            let core = elfcore::parse(&map, file_len)?;
+            let core = elfcore::parse(bytes, file_len)?;
             let info = SourceInfo {
                 format: Some(RamFormat::ElfCore),
                 layout: "elf-core (PT_LOAD p_paddr)".into(),
@@ -110,7 +141,7 @@ impl MappedRam {
             };
             (core.segments, info)
         } else if lime::is_lime(head) {
-            let (segments, missing) = lime::parse(&map, file_len)?;
+            let (segments, missing) = lime::parse(bytes, file_len)?;
             let info = SourceInfo {
                 format: Some(RamFormat::Lime),
                 layout: "lime (range headers)".into(),
@@ -132,14 +163,12 @@ impl MappedRam {
             };
             (layout::segments(&raw, file_len), info)
         };
-        let mut ram = MappedRam::from_segments(Some(map), segments, info)?;
-        ram.data_extents = data_extents(&file, file_len);
-        Ok(ram)
+        MappedRam::from_segments(Some(map), segments, info)
     }
 
     /// Build from segments (checked: sorted, non-overlapping, inside the file).
-    fn from_segments(map: Option<Mmap>, mut segments: Vec<Segment>, info: SourceInfo) -> Result<MappedRam> {
-        let file_len = map.as_ref().map_or(0, |m| m.len() as u64);
+    fn from_segments(map: Option<Image>, mut segments: Vec<Segment>, info: SourceInfo) -> Result<MappedRam> {
+        let file_len = map.as_ref().map_or(0, |m| m.bytes().len() as u64);
         segments.retain(|s| s.len > 0);
         segments.sort_by_key(|s| s.gpa);
         for w in segments.windows(2) {
@@ -179,7 +208,7 @@ impl MappedRam {
     }
 
     fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        self.map.as_ref().map_or(&[], Image::bytes)
     }
 
     /// Total bytes of guest memory held.
