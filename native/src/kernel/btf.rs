@@ -657,10 +657,10 @@ fn try_blob(phys: &dyn PhysicalMemory, at: u64) -> Option<Vec<u8>> {
     Some(btf.data)
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
+/// A BTF writer for tests and fuzz seeds.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod builder {
     use super::*;
-    use crate::mem::PhysRange;
 
     /// A little BTF writer for tests.
     #[derive(Default)]
@@ -824,6 +824,13 @@ pub(crate) mod tests {
         b.raw("do_it", KIND_FUNC, 0, 1, &[]);
         b
     }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::builder::*;
+    use super::*;
+    use crate::mem::PhysRange;
 
     #[test]
     fn parses_layouts() {

@@ -548,7 +548,7 @@ fn unbase64(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::btf::tests::sample;
+    use crate::kernel::btf::builder::sample;
 
     fn symbols() -> SystemMap {
         SystemMap::from_entries(

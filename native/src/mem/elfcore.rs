@@ -166,8 +166,8 @@ fn parse_notes(data: &[u8], file_off: u64, out: &mut CoreNotes) -> Result<()> {
 }
 
 /// Build a synthetic ELF core (for tests here and in kernel discovery).
-#[cfg(test)]
-pub(crate) fn build_core(loads: &[(u64, &[u8])], notes: &[(&str, u32, Vec<u8>)]) -> Vec<u8> {
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn build_core(loads: &[(u64, &[u8])], notes: &[(&str, u32, Vec<u8>)]) -> Vec<u8> {
     let mut note_bytes = Vec::new();
     for (name, ty, desc) in notes {
         let mut n = name.as_bytes().to_vec();
@@ -217,8 +217,8 @@ pub(crate) fn build_core(loads: &[(u64, &[u8])], notes: &[(&str, u32, Vec<u8>)])
     out
 }
 
-#[cfg(test)]
-pub(crate) fn qemu_cpu_note(cr3: u64, cr4: u64) -> Vec<u8> {
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn qemu_cpu_note(cr3: u64, cr4: u64) -> Vec<u8> {
     let mut d = vec![0u8; raw::QEMU_CR0 + 6 * 8];
     d[0..4].copy_from_slice(&1u32.to_le_bytes());
     let sz = d.len() as u32;

@@ -8,7 +8,7 @@ pub mod tasks;
 pub mod uptime;
 pub(crate) mod util;
 
-#[cfg(test)]
-pub(crate) mod testkit;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod testkit;
 #[cfg(test)]
 mod real;

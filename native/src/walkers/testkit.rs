@@ -145,6 +145,11 @@ impl Fake {
         let m = Member { offset, size, bit_offset: 0, bit_size: 0, array_len };
         self.tys.members.insert((s.to_string(), path.to_string()), m);
     }
+    /// Declare a bitfield `s.path`: `bit_size` bits from bit `bit_offset` of the `size`-byte unit at `offset`.
+    pub fn bitfield(&mut self, s: &str, path: &str, offset: u64, size: u64, bit_offset: u32, bit_size: u32) {
+        let m = Member { offset, size, bit_offset, bit_size, array_len: None };
+        self.tys.members.insert((s.to_string(), path.to_string()), m);
+    }
     pub fn enumerator(&mut self, name: &str, v: i64) {
         self.tys.enums.insert(name.to_string(), v);
     }
