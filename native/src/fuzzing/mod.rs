@@ -635,6 +635,19 @@ mod tests {
         eprintln!("{n} parser regression inputs replayed");
     }
 
+    /// Found by fuzzing (printk, out of memory): a ring claiming 2 GiB of text (size_bits 31) in a 4 MiB guest
+    /// is refused before a buffer that size is allocated.
+    #[test]
+    fn printk_ring_larger_than_the_guest_is_refused_before_allocating() {
+        let mut ring = seeds::printk_ring(&seeds::synthetic_records());
+        ring[48..52].copy_from_slice(&31u32.to_le_bytes());
+        let e = dmesg::dmesg(&printk_guest(&ring)).unwrap_err();
+        assert!(matches!(&e, Error::BadData(m) if m.contains("larger than the guest's RAM")), "{e}");
+        let (_, found) = regressions("printk").into_iter().find(|(p, _)| p.ends_with("ring-larger-than-ram")).unwrap();
+        let e = dmesg::dmesg(&printk_guest(&found)).unwrap_err();
+        assert!(matches!(&e, Error::BadData(m) if m.contains("larger than the guest's RAM")), "{e}");
+    }
+
     /// The printk target's synthetic guest is laid out as the sample's kernel is.
     #[test]
     fn printk_layout_is_the_sample_kernels() {

@@ -136,7 +136,7 @@ fn synthetic(o: &mut Out) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // printk
 
-fn synthetic_records() -> Vec<dmesg::LogRecord> {
+pub(super) fn synthetic_records() -> Vec<dmesg::LogRecord> {
     let rec = |seq: u64, text: &str, caller: &str| dmesg::LogRecord {
         seq,
         ts_nsec: seq * 1_000_000,
