@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::disk::block::{BlockDevice, MemDevice, Window};
@@ -470,14 +471,20 @@ const MAX_PAGES: usize = 16;
 /// The sample's RAM with some pages replaced by fuzzer bytes (and, for seeding, a log of the pages read).
 pub struct Overlay {
     base: Arc<dyn PhysicalMemory>,
-    pages: RwLock<HashMap<u64, Vec<u8>>>,
-    reads: Mutex<Option<Vec<u64>>>,
+    /// (page frame number, bytes): a handful, so a scan beats hashing.
+    pages: RwLock<Vec<(u64, Vec<u8>)>>,
+    recording: AtomicBool,
+    reads: Mutex<Vec<u64>>,
 }
 
 impl Overlay {
-    fn note(&self, pfn: u64) {
-        if let Ok(mut r) = self.reads.lock() {
-            if let Some(log) = r.as_mut() {
+    fn note(&self, addr: u64, len: usize) {
+        if !self.recording.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Ok(mut log) = self.reads.lock() {
+            let last = addr.saturating_add(len.max(1) as u64 - 1) / PAGE as u64;
+            for pfn in addr / PAGE as u64..=last {
                 if log.last() != Some(&pfn) {
                     log.push(pfn);
                 }
@@ -488,15 +495,19 @@ impl Overlay {
 
 impl PhysicalMemory for Overlay {
     fn read_phys(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
+        self.note(addr, buf.len());
         let pages = self.pages.read().map_err(|_| Error::bad("overlay lock poisoned"))?;
+        let (first, last) = (addr / PAGE as u64, addr.saturating_add(buf.len() as u64) / PAGE as u64);
+        if !pages.iter().any(|(p, _)| (first..=last).contains(p)) {
+            return self.base.read_phys(addr, buf);
+        }
         let mut done = 0usize;
         while done < buf.len() {
             let at = addr.checked_add(done as u64).ok_or_else(|| Error::fault(addr, "physical read wraps around"))?;
             let within = (at % PAGE as u64) as usize;
             let n = (PAGE - within).min(buf.len() - done);
-            self.note(at / PAGE as u64);
-            match pages.get(&(at / PAGE as u64)) {
-                Some(p) => buf[done..done + n].copy_from_slice(&p[within..within + n]),
+            match pages.iter().find(|(p, _)| *p == at / PAGE as u64) {
+                Some((_, page)) => buf[done..done + n].copy_from_slice(&page[within..within + n]),
                 None => self.base.read_phys(at, &mut buf[done..done + n])?,
             }
             done += n;
@@ -505,9 +516,8 @@ impl PhysicalMemory for Overlay {
     }
     fn phys_slice(&self, addr: u64, len: usize) -> Result<&[u8]> {
         let pages = self.pages.read().map_err(|_| Error::bad("overlay lock poisoned"))?;
-        let first = addr / PAGE as u64;
-        let last = addr.saturating_add(len as u64) / PAGE as u64;
-        if pages.keys().any(|p| (first..=last).contains(p)) {
+        let (first, last) = (addr / PAGE as u64, addr.saturating_add(len as u64) / PAGE as u64);
+        if pages.iter().any(|(p, _)| (first..=last).contains(p)) {
             return Err(Error::fault(addr, "fuzzed pages are not contiguous with the file"));
         }
         self.base.phys_slice(addr, len)
@@ -532,7 +542,7 @@ impl Walkers {
         use crate::kernel::discover::{discover, DiscoverOptions};
         let d = discover(&DiscoverOptions { ram: dir.join("ram.raw"), layout: "auto".into(), use_cache: false, ..Default::default() })?;
         let Kernel { phys, symbols, types, facts, .. } = d.kernel;
-        let ram = Arc::new(Overlay { base: phys, pages: RwLock::new(HashMap::new()), reads: Mutex::new(None) });
+        let ram = Arc::new(Overlay { base: phys, pages: RwLock::new(Vec::new()), recording: AtomicBool::new(false), reads: Mutex::new(Vec::new()) });
         let spaces = X86AddressSpaces::new(ram.clone(), facts.dtb, facts.paging_levels)?;
         let kernel = Kernel::from_parts(ram.clone(), Box::new(spaces), symbols, types, facts);
         Ok(Walkers { ram, kernel })
@@ -544,17 +554,17 @@ impl Walkers {
 
     /// Replace pages as the input says (pages outside the RAM are ignored), walk, then restore.
     pub fn run(&self, data: &[u8]) {
-        let mut pages = HashMap::new();
+        let mut pages: Vec<(u64, Vec<u8>)> = Vec::new();
         for rec in data.chunks(4 + PAGE).take(MAX_PAGES) {
             let Some((pfn, bytes)) = rec.split_first_chunk::<4>() else { continue };
             let pfn = u32::from_le_bytes(*pfn) as u64;
             let mut page = vec![0u8; PAGE];
             // A short last record patches the start of its page.
-            if self.ram.base.read_phys(pfn * PAGE as u64, &mut page).is_err() {
+            if pages.iter().any(|(p, _)| *p == pfn) || self.ram.base.read_phys(pfn * PAGE as u64, &mut page).is_err() {
                 continue;
             }
             page[..bytes.len()].copy_from_slice(bytes);
-            pages.insert(pfn, page);
+            pages.push((pfn, page));
         }
         if let Ok(mut p) = self.ram.pages.write() {
             *p = pages;
@@ -586,11 +596,13 @@ impl Walkers {
         ];
         let mut out = Vec::new();
         for (name, walk) in walks {
-            if let Ok(mut r) = self.ram.reads.lock() {
-                *r = Some(Vec::new());
+            if let Ok(mut log) = self.ram.reads.lock() {
+                log.clear();
             }
+            self.ram.recording.store(true, Ordering::Relaxed);
             walk();
-            let log = self.ram.reads.lock().ok().and_then(|mut r| r.take()).unwrap_or_default();
+            self.ram.recording.store(false, Ordering::Relaxed);
+            let log = self.ram.reads.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
             let mut seen = std::collections::HashSet::new();
             out.push((name, log.into_iter().filter(|p| seen.insert(*p)).collect()));
         }
