@@ -142,7 +142,7 @@ impl<'a> Exporter<'a> {
                 }
             }
             let field = if width != 0 && size > 0 {
-                let unit = size * 8;
+                let unit = size.saturating_mul(8); // a hostile bitfield may claim a type of 2^63 bytes
                 let storage = bits_eff / unit * size;
                 json!({
                     "offset": storage,
@@ -603,6 +603,22 @@ mod tests {
         assert_eq!(t.struct_size("task_struct"), Some(128));
         assert_eq!(t.enumerator("NR_FREE_PAGES"), Some(0));
         assert_eq!(t.enum_value("zone_stat_item", "NR_NEG"), Some(-5));
+    }
+
+    /// Found by fuzzing (vmlinux): a bitfield member whose type is 2^63 bytes long overflowed its size in bits.
+    #[test]
+    fn bitfield_of_a_huge_type_exports_without_overflow() {
+        use crate::kernel::btf::{builder::BtfBuilder, KIND_STRUCT};
+        let mut b = BtfBuilder::new();
+        let long = b.int("long", 8, true);
+        let int = b.int("int", 4, true);
+        let inner = b.array(long, int, 1 << 30);
+        let huge = b.array(inner, int, 1 << 30);
+        b.aggregate(KIND_STRUCT, "s", 8, &[("f", huge, 3, 5)]);
+        let btf = Btf::parse(b.build()).unwrap();
+        let doc: Value = serde_json::from_str(&export(&symbols(), &btf, "Linux version x\n", 0).unwrap()).unwrap();
+        let f = &doc["user_types"]["s"]["fields"]["f"];
+        assert_eq!((f["offset"].as_u64(), f["type"]["kind"].as_str(), f["type"]["bit_position"].as_u64()), (Some(0), Some("bitfield"), Some(3)));
     }
 
     #[test]
