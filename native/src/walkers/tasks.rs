@@ -435,8 +435,9 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
         egid: c(5)?,
         sgid: c(6)?,
         fsgid: c(7)?,
-        priority: s.int(l.prio)? as i32 - 100,
-        nice: s.int(l.static_prio)? as i32 - 120,
+        // MAX_RT_PRIO and DEFAULT_PRIO off the guest's ints, which a damaged task may hold at their extremes
+        priority: (s.int(l.prio)? as i32).wrapping_sub(100),
+        nice: (s.int(l.static_prio)? as i32).wrapping_sub(120),
         nr_threads,
         start_boottime_ns: s.uint(l.start_boottime)?,
         utime_ns,
@@ -803,6 +804,19 @@ mod tests {
         assert_eq!(list.tasks.iter().map(|t| t.pid).collect::<Vec<_>>(), vec![1, 3], "the absurd task is skipped, the rest listed");
         assert_eq!(list.tasks[0].comm.chars().count(), 16, "comm is bounded to TASK_COMM_LEN");
         assert!(list.warnings[0].contains("implausible pid"), "{:?}", list.warnings);
+    }
+
+    /// Found by fuzzing (walkers): a task whose prio is i32::MIN overflowed task_prio()'s subtraction.
+    #[test]
+    fn extreme_priorities_do_not_overflow() {
+        let mut g = G::new();
+        let init = g.init;
+        let a = g.task(1, b"init", init, 1, 0);
+        g.f.put_u32(a + 0x50, i32::MIN as u32);
+        g.f.put_u32(a + 0x54, i32::MIN as u32);
+        let k = g.f.kernel();
+        let list = walk_tasks(&k, &TaskOptions::default()).unwrap();
+        assert_eq!((list.tasks[0].priority, list.tasks[0].nice), (i32::MIN.wrapping_sub(100), i32::MIN.wrapping_sub(120)));
     }
 
     #[test]
