@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::disk::block::{BlockDevice, MemDevice, Window};
+// Header fields read as 0 past the end of a short input.
+use crate::disk::block::{le_u32, le_u64, BlockDevice, MemDevice, Window};
 use crate::disk::qcow2::{MemFiles, Qcow2};
 use crate::disk::{detect, ext4, partition};
 use crate::kernel::btf::Btf;
@@ -19,7 +20,7 @@ use crate::kernel::system_map::SystemMap;
 use crate::kernel::vmcoreinfo::{self, Vmcoreinfo};
 use crate::kernel::{vmlinux, Kernel, Source, Symbols, Types};
 use crate::mem::layout::{self, RawLayout};
-use crate::mem::{elfcore, lime, MappedRam, PhysRange, PhysicalMemory, VirtualMemory, X86AddressSpaces};
+use crate::mem::{elfcore, lime, MappedRam, PhysRange, PhysicalMemory, X86AddressSpaces};
 use crate::walkers::testkit::{Fake, KBASE};
 use crate::walkers::{buddy, dmesg, meminfo, tasks, uptime};
 use crate::{Error, Result};
@@ -83,28 +84,6 @@ impl PhysicalMemory for FlatPhys<'_> {
     }
 }
 
-/// Kernel virtual memory: the input at `base`.
-struct FlatVirt<'a> {
-    base: u64,
-    bytes: &'a [u8],
-}
-
-impl VirtualMemory for FlatVirt<'_> {
-    fn read_virt(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
-        let off = addr.checked_sub(self.base).and_then(|o| usize::try_from(o).ok()).ok_or_else(|| Error::fault(addr, "below fuzz memory"))?;
-        let src = self.bytes.get(off..off.saturating_add(buf.len())).ok_or_else(|| Error::fault(addr, "past fuzz memory"))?;
-        buf.copy_from_slice(src);
-        Ok(())
-    }
-}
-
-/// The little-endian u32/u64 at `off` of a fuzz header, 0 past its end.
-fn hdr_u32(b: &[u8], off: usize) -> u32 {
-    crate::bytes::le_u32(b, off).unwrap_or(0)
-}
-fn hdr_u64(b: &[u8], off: usize) -> u64 {
-    crate::bytes::le_u64(b, off).unwrap_or(0)
-}
 
 // ---------------------------------------------------------------------------------------------
 // RAM sources
@@ -130,7 +109,7 @@ pub fn lime_ranges(data: &[u8]) {
 
 /// Raw layout detection (mem::layout): 8 bytes of file length, then a `--ram-layout` spec.
 pub fn raw_layout(data: &[u8]) {
-    let file_len = hdr_u64(data, 0);
+    let file_len = le_u64(data, 0);
     let spec = String::from_utf8_lossy(data.get(8..).unwrap_or(&[]));
     let _ = layout::parse_size(&spec);
     if let Ok(l) = RawLayout::parse(&spec, file_len) {
@@ -174,7 +153,7 @@ pub fn vmcoreinfo_note(data: &[u8]) {
         }
     }
     let _ = vmcoreinfo::scan_banners(&ram, 4);
-    let _ = vmcoreinfo::read_note_at(&ram, hdr_u32(data, 0) as u64);
+    let _ = vmcoreinfo::read_note_at(&ram, le_u32(data, 0) as u64);
 }
 
 /// Where the kallsyms target's input puts its tables: offsets from `KALLSYMS_BASE`, `ABSENT` for none.
@@ -196,10 +175,10 @@ pub mod kallsyms_input {
 }
 
 /// The tables' places as the kallsyms target's input header gives them, and the name it vouches for.
-fn kallsyms_location(data: &[u8]) -> (KallsymsLocation, String) {
+pub(crate) fn kallsyms_location(data: &[u8]) -> (KallsymsLocation, String) {
     use kallsyms_input as h;
-    let field = |off: usize| h::BASE.wrapping_add(hdr_u32(data, off) as u64);
-    let optional = |off: usize| (hdr_u32(data, off) != h::ABSENT).then(|| field(off));
+    let field = |off: usize| h::BASE.wrapping_add(le_u32(data, off) as u64);
+    let optional = |off: usize| (le_u32(data, off) != h::ABSENT).then(|| field(off));
     let name = data.get(h::KNOWN_NAME..h::HEADER_LEN).unwrap_or(&[]);
     let name = String::from_utf8_lossy(&name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())]).into_owned();
     let loc = KallsymsLocation {
@@ -211,7 +190,7 @@ fn kallsyms_location(data: &[u8]) -> (KallsymsLocation, String) {
         relative_base: optional(h::RELATIVE_BASE),
         addresses: optional(h::ADDRESSES),
         markers: optional(h::MARKERS),
-        known: if name.is_empty() { Vec::new() } else { vec![(name.clone(), hdr_u64(data, h::KNOWN_ADDR))] },
+        known: if name.is_empty() { Vec::new() } else { vec![(name.clone(), le_u64(data, h::KNOWN_ADDR))] },
     };
     (loc, name)
 }
@@ -219,10 +198,10 @@ fn kallsyms_location(data: &[u8]) -> (KallsymsLocation, String) {
 /// kallsyms tables decoded from memory: a header of table offsets, the whole input mapped at a kernel address.
 pub fn kallsyms_tables(data: &[u8]) {
     let (loc, name) = kallsyms_location(data);
-    let vm = FlatVirt { base: kallsyms_input::BASE, bytes: data };
+    let vm = kallsyms::builder::FlatVm { base: kallsyms_input::BASE, bytes: data.to_vec() };
     if let Ok(table) = kallsyms::decode(&vm, &loc) {
         let _ = table.get(&name);
-        let _ = table.nearest(hdr_u64(data, kallsyms_input::KNOWN_ADDR));
+        let _ = table.nearest(le_u64(data, kallsyms_input::KNOWN_ADDR));
         let _ = table.iter().take(1000).count();
         let _ = table.address_of("init_task");
     }
@@ -394,7 +373,7 @@ fn split_files(data: &[u8], max: usize) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut rest = data;
     while out.len() + 1 < max && rest.len() >= 4 {
-        let n = hdr_u32(rest, 0) as usize;
+        let n = le_u32(rest, 0) as usize;
         let body = &rest[4..];
         if n > body.len() {
             break;

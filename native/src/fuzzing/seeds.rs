@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{kallsyms_input, qcow2_file_name, FlatVirt, Walkers, PAGE, PRINTK_AT};
+use super::{kallsyms_input, qcow2_file_name, Walkers, PAGE, PRINTK_AT};
 use crate::kernel::btf::{builder, Btf};
 use crate::kernel::kallsyms::{self, KallsymsLocation};
-use crate::kernel::{isf, Kernel};
+use crate::kernel::{isf, vmcoreinfo, Kernel};
 use crate::mem::{elfcore, lime};
 use crate::walkers::dmesg;
 use crate::walkers::testkit::KBASE;
@@ -68,18 +68,6 @@ SYMBOL(kallsyms_token_table)=ffffffff8b100000\nSYMBOL(kallsyms_token_index)=ffff
 SYMBOL(kallsyms_offsets)=ffffffff8ae00000\nSYMBOL(kallsyms_relative_base)=ffffffff8affff08\n\
 OFFSET(task_struct.pid)=2456\nNUMBER(phys_base)=-1048576\nKERNELOFFSET=9400000\nNUMBER(pgtable_l5_enabled)=1\nLENGTH(node_data)=1024\n";
 
-/// An ELF note as the kernel writes VMCOREINFO (Elf64_Nhdr, name padded to 4, text).
-fn vmcoreinfo_note(text: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend(11u32.to_le_bytes());
-    v.extend((text.len() as u32 + 1).to_le_bytes());
-    v.extend(0u32.to_le_bytes());
-    v.extend(b"VMCOREINFO\0\0");
-    v.extend(text);
-    v.push(0);
-    v
-}
-
 fn synthetic(o: &mut Out) -> Result<()> {
     let page: Vec<u8> = (0..PAGE).map(|i| (i * 7) as u8).collect();
     let notes = [("VMCOREINFO", 0, VMCOREINFO_TEXT.as_bytes().to_vec()), ("QEMU", 0, elfcore::qemu_cpu_note(0x1000, 1 << 12)), ("CORE", 1, vec![0u8; 336])];
@@ -108,7 +96,7 @@ fn synthetic(o: &mut Out) -> Result<()> {
     o.put("ram_source", "raw", &[&[1u8][..], &page, &page].concat())?;
     o.put("vmcoreinfo", "text", VMCOREINFO_TEXT.as_bytes())?;
     let mut ram = vec![0u8; 3 * PAGE];
-    let note = vmcoreinfo_note(VMCOREINFO_TEXT.as_bytes());
+    let note = vmcoreinfo::note_bytes(VMCOREINFO_TEXT);
     ram[PAGE..PAGE + note.len()].copy_from_slice(&note);
     let banner = b"Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC\n\0";
     ram[2 * PAGE..2 * PAGE + banner.len()].copy_from_slice(banner);
@@ -130,7 +118,34 @@ fn synthetic(o: &mut Out) -> Result<()> {
     o.put("system_map", "synthetic", b"0000000000000000 A fixed_percpu_data\nffffffff81000000 T _text\nffffffff81000000 T startup_64\nffffffff82a0c940 D init_task\n")?;
     o.put("vmlinux", "synthetic", &crate::kernel::vmlinux::builder::tiny_elf(true))?;
     o.put("printk", "synthetic", &printk_ring(&synthetic_records()))?;
+    let long = "x".repeat(200); // a two-byte length
+    let syms = [('A', "fixed_percpu_data", 0), ('T', "_stext", kallsyms::builder::BASE), ('D', "init_task", kallsyms::builder::BASE + 0x1a0_0000), ('t', long.as_str(), kallsyms::builder::BASE + 0x400)];
+    o.put("kallsyms", "percpu", &kallsyms_input_of(&kallsyms::builder::build(&syms, true, kallsyms::builder::BASE)))?;
+    // Plain base-relative tables hold no absolute (per-cpu) symbols.
+    o.put("kallsyms", "relative", &kallsyms_input_of(&kallsyms::builder::build(&syms[1..], false, kallsyms::builder::BASE)))?;
     Ok(())
+}
+
+/// Tables made by kallsyms::builder in the kallsyms target's input format (a header, then the tables).
+fn kallsyms_input_of(built: &kallsyms::builder::Built) -> Vec<u8> {
+    use kallsyms_input as h;
+    let mut b = vec![0u8; h::HEADER_LEN];
+    let at = |addr: Option<u64>| addr.map_or(h::ABSENT, |a| (a - built.vm.base) as u32 + h::HEADER_LEN as u32);
+    let loc = &built.loc;
+    for (field, addr) in [
+        (h::NAMES, Some(loc.names)),
+        (h::NUM_SYMS, Some(loc.num_syms)),
+        (h::TOKEN_TABLE, Some(loc.token_table)),
+        (h::TOKEN_INDEX, Some(loc.token_index)),
+        (h::OFFSETS, loc.offsets),
+        (h::RELATIVE_BASE, loc.relative_base),
+        (h::ADDRESSES, loc.addresses),
+        (h::MARKERS, loc.markers),
+    ] {
+        b[field..field + 4].copy_from_slice(&at(addr).to_le_bytes());
+    }
+    b.extend(&built.vm.bytes);
+    b
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,12 +390,6 @@ fn ext4_images(o: &mut Out) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // From the sample guest
 
-fn read_virt(k: &Kernel, addr: u64, len: usize) -> Result<Vec<u8>> {
-    let mut b = vec![0u8; len];
-    k.read(addr, &mut b)?;
-    Ok(b)
-}
-
 fn from_sample(o: &mut Out, dir: &Path) -> Result<()> {
     // The core's ELF header, program headers and notes (its RAM segments left out: they read as missing).
     let core = std::fs::read(dir.join("core.elf")).map_err(|e| Error::Io(format!("reading the sample's core.elf: {e}")))?;
@@ -406,7 +415,7 @@ fn from_sample(o: &mut Out, dir: &Path) -> Result<()> {
     // VMCOREINFO as in RAM: note header and text.
     let text: String = k.facts.vmcoreinfo.iter().map(|(key, v)| format!("{key}={v}\n")).collect();
     o.put("vmcoreinfo", "sample-text", text.as_bytes())?;
-    o.put("vmcoreinfo", "sample-note", &vmcoreinfo_note(text.as_bytes()))?;
+    o.put("vmcoreinfo", "sample-note", &vmcoreinfo::note_bytes(&text))?;
 
     for (n, percpu_first) in [(300u32, false), (2000, true)] {
         o.put("kallsyms", &format!("sample-{n}"), &kallsyms_seed(k, n, percpu_first)?)?;
@@ -452,9 +461,9 @@ fn from_sample(o: &mut Out, dir: &Path) -> Result<()> {
 fn kallsyms_seed(k: &Kernel, n: u32, with_known: bool) -> Result<Vec<u8>> {
     use kallsyms_input as h;
     let loc = KallsymsLocation::from_vmcoreinfo(&k.facts.vmcoreinfo)?;
-    let total = u32::from_le_bytes(read_virt(k, loc.num_syms, 4)?.try_into().unwrap_or([0; 4]));
+    let total = u32::from_le_bytes(k.read_vec(loc.num_syms, 4, "kallsyms_num_syms")?.try_into().unwrap_or([0; 4]));
     let n = n.min(total);
-    let names_all = read_virt(k, loc.names, 256 << 10)?;
+    let names_all = k.read_vec(loc.names, 256 << 10, "kallsyms_names")?;
     let mut pos = 0usize;
     for _ in 0..n {
         let b0 = *names_all.get(pos).ok_or_else(|| Error::bad("kallsyms names cut short"))? as usize;
@@ -462,12 +471,12 @@ fn kallsyms_seed(k: &Kernel, n: u32, with_known: bool) -> Result<Vec<u8>> {
         pos += hdr + len;
     }
     let names = names_all.get(..pos).ok_or_else(|| Error::bad("kallsyms names cut short"))?;
-    let index = read_virt(k, loc.token_index, 512)?;
+    let index = k.read_vec(loc.token_index, 512, "kallsyms_token_index")?;
     let max_index = index.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as usize).max().unwrap_or(0);
-    let table = read_virt(k, loc.token_table, max_index + 64)?;
+    let table = k.read_vec(loc.token_table, max_index as u64 + 64, "kallsyms_token_table")?;
     let offsets_at = loc.offsets.ok_or_else(|| Error::NotFound("the sample's kallsyms has no offsets".into()))?;
-    let offsets = read_virt(k, offsets_at, n as usize * 4)?;
-    let base = read_virt(k, loc.relative_base.ok_or_else(|| Error::NotFound("no relative_base".into()))?, 8)?;
+    let offsets = k.read_vec(offsets_at, n as u64 * 4, "kallsyms_offsets")?;
+    let base = k.read_vec(loc.relative_base.ok_or_else(|| Error::NotFound("no relative_base".into()))?, 8, "kallsyms_relative_base")?;
 
     let mut b = vec![0u8; h::HEADER_LEN];
     let field = |b: &mut Vec<u8>, hdr_at: usize, bytes: &[u8]| {
@@ -490,7 +499,7 @@ fn kallsyms_seed(k: &Kernel, n: u32, with_known: bool) -> Result<Vec<u8>> {
     if with_known {
         // Vouch for the first symbol, as VMCOREINFO vouches for a few.
         let (loc, _) = super::kallsyms_location(&b);
-        let t = kallsyms::decode(&FlatVirt { base: h::BASE, bytes: &b }, &loc)?;
+        let t = kallsyms::decode(&kallsyms::builder::FlatVm { base: h::BASE, bytes: b.clone() }, &loc)?;
         let first = t.iter().find(|s| s.name.len() < 40).map(|s| (s.address, s.name.to_string()));
         drop(t);
         if let Some((address, name)) = first {
@@ -516,6 +525,10 @@ mod tests {
         let log = dmesg::dmesg(&super::super::printk_guest(&read("printk", "synthetic"))).unwrap();
         let want = synthetic_records();
         assert_eq!(log.records, want, "{:?}", log.warnings);
+        let input = read("kallsyms", "percpu");
+        let (loc, _) = super::super::kallsyms_location(&input);
+        let table = kallsyms::decode(&kallsyms::builder::FlatVm { base: kallsyms_input::BASE, bytes: input }, &loc).unwrap();
+        assert_eq!(table.get("init_task").map(|s| s.address), Some(kallsyms::builder::BASE + 0x1a0_0000));
         let _ = std::fs::remove_dir_all(out);
     }
 }
