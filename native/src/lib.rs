@@ -17,5 +17,8 @@ pub use error::{Error, Result};
 #[doc(hidden)]
 pub mod test_support;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
+
 #[cfg(feature = "node")]
 mod binding;

@@ -300,7 +300,8 @@ fn read_gpt(dev: &dyn BlockDevice, ss: u64) -> Result<Table> {
             continue;
         }
         let units: Vec<u16> = (0..36).map(|k| le_u16(e, 56 + k * 2)).take_while(|&u| u != 0).collect();
-        let (Some(start), Some(size)) = (first.checked_mul(ss), (last - first + 1).checked_mul(ss)) else {
+        let sectors = (last - first).checked_add(1);
+        let (Some(start), Some(size)) = (first.checked_mul(ss), sectors.and_then(|n| n.checked_mul(ss))) else {
             warnings.push(format!("GPT entry {} has absurd LBAs; skipped", i + 1));
             continue;
         };
@@ -385,6 +386,15 @@ mod tests {
         assert!(t.partitions[0].is_linux_root());
         assert_eq!(t.partitions[0].name, "root");
         assert_eq!(t.partitions[0].size, 100 * 512);
+        // An entry spanning every LBA (found by fuzzing): skipped with a warning, no overflow.
+        let mut whole = d.clone();
+        let mut e2 = entry.clone();
+        put(&mut e2, 32, &0u64.to_le_bytes());
+        put(&mut e2, 40, &u64::MAX.to_le_bytes());
+        put(&mut whole, 1024, &e2);
+        let t = read_table(&MemDevice { bytes: whole, name: "g".into() }).unwrap();
+        assert!(t.partitions.is_empty());
+        assert!(t.warnings.iter().any(|w| w.contains("absurd LBAs")), "{:?}", t.warnings);
         // Corrupt the header: no backup either, so BAD_DATA.
         d[512 + 40] ^= 1;
         assert!(matches!(read_table(&MemDevice { bytes: d, name: "g".into() }), Err(Error::BadData(_))));

@@ -79,7 +79,8 @@ struct L2Cache {
 }
 
 pub struct Qcow2 {
-    file: HostFile,
+    file: Arc<dyn BlockDevice>,
+    path: PathBuf,
     file_size: u64,
     header: QcowHeader,
     cluster_size: u64,
@@ -100,23 +101,59 @@ fn unsupported(path: &Path, msg: String) -> Error {
     Error::Unsupported(format!("qcow2 {}: {msg}", path.display()))
 }
 
+/// Where an image and its backing files are opened from: the host file system, or memory (fuzzing, tests).
+pub trait Files {
+    fn open(&self, path: &Path, label: &'static str) -> Result<Arc<dyn BlockDevice>>;
+    /// The name a file is known by, for spotting a backing chain that loops.
+    fn canonical(&self, path: &Path) -> PathBuf;
+}
+
+/// The host file system, read with pread (block::HostFile).
+pub struct HostFiles;
+
+impl Files for HostFiles {
+    fn open(&self, path: &Path, label: &'static str) -> Result<Arc<dyn BlockDevice>> {
+        Ok(Arc::new(HostFile::open(path, label)?))
+    }
+    fn canonical(&self, path: &Path) -> PathBuf {
+        std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+/// Files held in memory by name (fuzzing, tests): a name is its own canonical form.
+pub struct MemFiles(pub std::collections::HashMap<PathBuf, Arc<dyn BlockDevice>>);
+
+impl Files for MemFiles {
+    fn open(&self, path: &Path, _label: &'static str) -> Result<Arc<dyn BlockDevice>> {
+        self.0.get(path).cloned().ok_or_else(|| Error::NotFound(format!("no file {}", path.display())))
+    }
+    fn canonical(&self, path: &Path) -> PathBuf {
+        path.to_path_buf()
+    }
+}
+
 impl Qcow2 {
     pub fn open(path: &Path) -> Result<Self> {
-        let mut visited = HashSet::new();
-        Self::open_depth(path, 0, &mut visited)
+        Self::open_in(&HostFiles, path)
     }
 
-    fn open_depth(path: &Path, depth: usize, visited: &mut HashSet<PathBuf>) -> Result<Self> {
-        let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    /// Open `path` and its backing chain from `files`.
+    pub fn open_in(files: &dyn Files, path: &Path) -> Result<Self> {
+        let mut visited = HashSet::new();
+        Self::open_depth(files, path, 0, &mut visited)
+    }
+
+    fn open_depth(files: &dyn Files, path: &Path, depth: usize, visited: &mut HashSet<PathBuf>) -> Result<Self> {
+        let canon = files.canonical(path);
         if !visited.insert(canon.clone()) {
             return Err(bad(path, format!("backing-file chain loops back to {}", canon.display())));
         }
-        let file = HostFile::open(path, "qcow2 image")?;
+        let file = files.open(path, "qcow2 image")?;
         let file_size = file.size();
         if file_size < 72 {
             return Err(bad(path, format!("{file_size} bytes is too short for a header (truncated?)")));
         }
-        let head = read_vec(&file, 0, file_size.min(4096) as usize)?;
+        let head = read_vec(file.as_ref(), 0, file_size.min(4096) as usize)?;
         if head.get(0..4) != Some(QCOW_MAGIC.as_slice()) {
             return Err(bad(path, "no QFI\\xfb magic".into()));
         }
@@ -180,33 +217,33 @@ impl Qcow2 {
                 h.l1_table_offset
             )));
         }
-        let l1_raw = read_vec(&file, h.l1_table_offset, l1_bytes as usize)?;
+        let l1_raw = read_vec(file.as_ref(), h.l1_table_offset, l1_bytes as usize)?;
         let l1 = l1_raw.chunks_exact(8).map(|c| be_u64(c, 0)).collect();
 
-        let backing_format = header_extensions(&file, &h, cluster_size, path)?;
+        let backing_format = header_extensions(file.as_ref(), &h, cluster_size, path)?;
         let mut chain = Vec::new();
         let backing = if h.backing_file_offset != 0 {
-            let name = backing_name(&file, &h, cluster_size, path)?;
+            let name = backing_name(file.as_ref(), &h, cluster_size, path)?;
             if depth + 1 >= MAX_BACKING_DEPTH {
                 return Err(bad(path, format!("backing-file chain deeper than {MAX_BACKING_DEPTH}")));
             }
             let resolved = resolve_backing(path, &name)?;
             let dev: Arc<dyn BlockDevice> = match backing_format.as_deref() {
-                Some("raw") => Arc::new(HostFile::open(&resolved, "raw backing file").map_err(|e| missing(e, path, &name, &resolved))?),
+                Some("raw") => files.open(&resolved, "raw backing file").map_err(|e| missing(e, path, &name, &resolved))?,
                 Some("qcow2") | None => {
-                    let probe = HostFile::open(&resolved, "backing file").map_err(|e| missing(e, path, &name, &resolved))?;
+                    let probe = files.open(&resolved, "backing file").map_err(|e| missing(e, path, &name, &resolved))?;
                     let mut m = [0u8; 4];
                     if probe.size() >= 4 {
                         probe.read_at(0, &mut m)?;
                     }
                     if &m == QCOW_MAGIC {
-                        let q = Qcow2::open_depth(&resolved, depth + 1, visited)?;
+                        let q = Qcow2::open_depth(files, &resolved, depth + 1, visited)?;
                         chain.push(resolved.display().to_string());
                         chain.extend(q.chain.iter().cloned());
                         warnings.extend(q.warnings.iter().cloned());
                         Arc::new(q)
                     } else if backing_format.is_none() {
-                        Arc::new(probe)
+                        probe
                     } else {
                         return Err(bad(path, format!("backing file {} is declared qcow2 but has no qcow2 magic", resolved.display())));
                     }
@@ -223,6 +260,7 @@ impl Qcow2 {
         let max = (L2_CACHE_BYTES / cluster_size).max(2) as usize;
         Ok(Qcow2 {
             file,
+            path: path.to_path_buf(),
             file_size,
             header: h,
             cluster_size,
@@ -257,14 +295,14 @@ impl Qcow2 {
             cache.tables.push(e);
             return Ok(t);
         }
-        let path = self.file.path();
+        let path = &self.path;
         if !l2_offset.is_multiple_of(self.cluster_size) {
             return Err(bad(path, format!("L2 table offset {l2_offset:#x} is not cluster-aligned")));
         }
         if l2_offset.checked_add(self.cluster_size).is_none_or(|e| e > self.file_size) {
             return Err(bad(path, format!("L2 table at {l2_offset:#x} runs past the end of the file ({} bytes; truncated?)", self.file_size)));
         }
-        let raw = read_vec(&self.file, l2_offset, self.cluster_size as usize)?;
+        let raw = read_vec(self.file.as_ref(), l2_offset, self.cluster_size as usize)?;
         let t = Arc::new(raw.chunks_exact(8).map(|c| be_u64(c, 0)).collect::<Vec<u64>>());
         if cache.tables.len() >= cache.max {
             cache.tables.remove(0);
@@ -282,7 +320,7 @@ impl Qcow2 {
                 }
             }
         }
-        let path = self.file.path();
+        let path = &self.path;
         let x = 62 - (self.header.cluster_bits - 8);
         let coffset = entry & ((1u64 << x) - 1);
         let nb_sectors = ((entry & !L2E_COMPRESSED & ((1u64 << 62) - 1)) >> x) + 1;
@@ -292,7 +330,7 @@ impl Qcow2 {
         if coffset >= end {
             return Err(bad(path, format!("compressed cluster at {coffset:#x} lies past the end of the file")));
         }
-        let input = read_vec(&self.file, coffset, (end - coffset) as usize)?;
+        let input = read_vec(self.file.as_ref(), coffset, (end - coffset) as usize)?;
         let out = match self.header.compression_type {
             0 => miniz_oxide::inflate::decompress_to_vec_with_limit(&input, self.cluster_size as usize)
                 .map_err(|e| bad(path, format!("deflate cluster at {coffset:#x}: {:?}", e.status)))?,
@@ -342,17 +380,17 @@ impl Qcow2 {
         let l1_index = (offset >> (cb + self.l2_bits)) as usize;
         let l2_index = ((offset >> cb) & ((1u64 << self.l2_bits) - 1)) as usize;
         let in_cluster = offset & (self.cluster_size - 1);
-        let l1e = *self.l1.get(l1_index).ok_or_else(|| bad(self.file.path(), format!("L1 index {l1_index} out of range")))?;
+        let l1e = *self.l1.get(l1_index).ok_or_else(|| bad(&self.path, format!("L1 index {l1_index} out of range")))?;
         let l2_offset = l1e & OFFSET_MASK;
         if l2_offset == 0 {
             return self.read_unallocated(offset, buf);
         }
         let table = self.l2_table(l2_offset)?;
         let stride = if self.extended_l2 { 2 } else { 1 };
-        let entry = *table.get(l2_index * stride).ok_or_else(|| bad(self.file.path(), "L2 index out of range".into()))?;
+        let entry = *table.get(l2_index * stride).ok_or_else(|| bad(&self.path, "L2 index out of range".into()))?;
         if entry & L2E_COMPRESSED != 0 {
             let data = self.decompress(entry)?;
-            let src = data.get(in_cluster as usize..in_cluster as usize + buf.len()).ok_or_else(|| bad(self.file.path(), "compressed read out of range".into()))?;
+            let src = data.get(in_cluster as usize..in_cluster as usize + buf.len()).ok_or_else(|| bad(&self.path, "compressed read out of range".into()))?;
             buf.copy_from_slice(src);
             return Ok(());
         }
@@ -378,7 +416,7 @@ impl Qcow2 {
             let part = &mut buf[done..done + n];
             if bitmap & (1 << sc) != 0 {
                 if host == 0 {
-                    return Err(bad(self.file.path(), format!("subcluster {sc} at guest offset {offset:#x} is allocated but has no host cluster")));
+                    return Err(bad(&self.path, format!("subcluster {sc} at guest offset {offset:#x} is allocated but has no host cluster")));
                 }
                 self.read_host(host, pos, part)?;
             } else if bitmap & (1 << (32 + sc)) != 0 {
@@ -394,7 +432,7 @@ impl Qcow2 {
     fn read_host(&self, host: u64, in_cluster: u64, buf: &mut [u8]) -> Result<()> {
         let at = host + in_cluster;
         if at.checked_add(buf.len() as u64).is_none_or(|e| e > self.file_size) {
-            return Err(bad(self.file.path(), format!("data cluster at {host:#x} lies past the end of the file ({} bytes; truncated?)", self.file_size)));
+            return Err(bad(&self.path, format!("data cluster at {host:#x} lies past the end of the file ({} bytes; truncated?)", self.file_size)));
         }
         self.file.read_at(at, buf)
     }
@@ -420,7 +458,7 @@ fn resolve_backing(image: &Path, name: &str) -> Result<PathBuf> {
     Ok(if p.is_absolute() { p.to_path_buf() } else { image.parent().unwrap_or(Path::new(".")).join(p) })
 }
 
-fn backing_name(file: &HostFile, h: &QcowHeader, cluster_size: u64, path: &Path) -> Result<String> {
+fn backing_name(file: &dyn BlockDevice, h: &QcowHeader, cluster_size: u64, path: &Path) -> Result<String> {
     let len = h.backing_file_size as u64;
     if len == 0 || len > 1023 || h.backing_file_offset.checked_add(len).is_none_or(|e| e > cluster_size) {
         return Err(bad(path, format!(
@@ -433,7 +471,7 @@ fn backing_name(file: &HostFile, h: &QcowHeader, cluster_size: u64, path: &Path)
 }
 
 /// Walk the header extensions (inside the first cluster) and return the backing format, if named.
-fn header_extensions(file: &HostFile, h: &QcowHeader, cluster_size: u64, path: &Path) -> Result<Option<String>> {
+fn header_extensions(file: &dyn BlockDevice, h: &QcowHeader, cluster_size: u64, path: &Path) -> Result<Option<String>> {
     let limit = cluster_size.min(file.size());
     let mut off = h.header_length as u64;
     let mut format = None;
@@ -477,7 +515,7 @@ impl BlockDevice for Qcow2 {
     }
 
     fn describe(&self) -> String {
-        format!("qcow2 image {}", self.file.path().display())
+        format!("qcow2 image {}", self.path.display())
     }
 }
 

@@ -646,11 +646,14 @@ impl Btf {
     }
 
     /// Find `name` among the members of aggregate `id`, descending into anonymous members.
-    /// Returns (bit offset from the aggregate's start, member).
-    fn find_member(&self, id: u32, name: &str, depth: usize) -> Option<(u64, RawMember)> {
-        if depth > MAX_NEST {
+    /// Returns (bit offset from the aggregate's start, member). `searched` holds the aggregates already
+    /// searched for `name` in this lookup: each is searched once, so a struct that contains itself, or one
+    /// that holds the same anonymous type many times over, costs one pass over its members, not a blow-up.
+    fn find_member(&self, id: u32, name: &str, depth: usize, searched: &mut Vec<u32>) -> Option<(u64, RawMember)> {
+        if depth > MAX_NEST || searched.contains(&id) {
             return None;
         }
+        searched.push(id);
         let members = self.members(id);
         for m in &members {
             if m.name_off != 0 && self.name(m.name_off).ok()? == name {
@@ -661,7 +664,7 @@ impl Btf {
             if m.name_off == 0 {
                 let inner = self.resolve(m.type_id);
                 if matches!(self.type_rec(inner).map(|r| r.kind), Some(KIND_STRUCT | KIND_UNION)) {
-                    if let Some((off, found)) = self.find_member(inner, name, depth + 1) {
+                    if let Some((off, found)) = self.find_member(inner, name, depth + 1, searched) {
                         return Some((m.bit_offset as u64 + off, found));
                     }
                 }
@@ -685,7 +688,7 @@ impl Btf {
             if !matches!(self.type_rec(cur).map(|r| r.kind), Some(KIND_STRUCT | KIND_UNION)) {
                 return None;
             }
-            let (off, m) = self.find_member(cur, part, 0)?;
+            let (off, m) = self.find_member(cur, part, 0, &mut Vec::new())?;
             bits = bits.checked_add(off)?;
             last = Some(m);
         }
@@ -819,10 +822,10 @@ fn try_blob(phys: &dyn PhysicalMemory, at: u64) -> Option<BtfBytes> {
     Some(btf.data)
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
+/// A BTF writer for tests and fuzz seeds.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod builder {
     use super::*;
-    use crate::mem::PhysRange;
 
     /// A little BTF writer for tests.
     #[derive(Default)]
@@ -985,6 +988,44 @@ pub(crate) mod tests {
         b.raw("tag", KIND_DECL_TAG, 0, int, &[u32::MAX]);
         b.raw("do_it", KIND_FUNC, 0, 1, &[]);
         b
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::builder::*;
+    use super::*;
+    use crate::mem::PhysRange;
+
+    /// Hostile guest: structs that contain themselves through anonymous members (a cycle C cannot write),
+    /// and a chain of structs each holding the next one three times anonymously (3^30 paths, no cycle).
+    /// Member lookups and the ISF export search each aggregate once per lookup, so both end at once.
+    #[test]
+    fn circular_and_fanned_out_anonymous_members_are_searched_once() {
+        let mut b = BtfBuilder::new();
+        let int = b.int("int", 4, true);
+        let looped = int + 1; // the next id
+        b.aggregate(KIND_STRUCT, "loop", 8, &[("x", int, 0, 0), ("", looped, 0, 0), ("", looped, 0, 0), ("", looped, 0, 0)]);
+        let levels = 30;
+        let first = looped + 1;
+        for i in 0..levels {
+            let next = first + i + 1;
+            let name = format!("fan{i}");
+            if i + 1 == levels {
+                b.aggregate(KIND_STRUCT, &name, 4, &[("leaf", int, 0, 0)]);
+            } else {
+                b.aggregate(KIND_STRUCT, &name, 4, &[("", next, 0, 0), ("", next, 0, 0), ("", next, 0, 0)]);
+            }
+        }
+        let btf = Btf::parse(b.build()).unwrap();
+        assert_eq!(btf.member("loop", "x").map(|m| m.offset), Some(0));
+        assert_eq!(btf.member("loop", "absent"), None);
+        assert_eq!(btf.member("loop", "x.absent"), None);
+        assert_eq!(btf.member("fan0", "leaf").map(|m| m.size), Some(4));
+        assert_eq!(btf.member("fan0", "absent"), None);
+        let symbols = crate::kernel::system_map::SystemMap::from_entries(vec![("linux_banner".into(), 'R', 0)], 0, Source::Kallsyms);
+        let isf = crate::kernel::isf::export(&symbols, &btf, "Linux version x\n", 0).unwrap();
+        assert!(isf.contains("\"leaf\""));
     }
 
     #[test]

@@ -248,6 +248,22 @@ impl Kernel {
         }
     }
 
+    /// Bytes of guest RAM: no structure the guest holds can be longer.
+    pub fn ram_bytes(&self) -> u64 {
+        self.phys.ranges().iter().fold(0u64, |sum, r| sum.saturating_add(r.len))
+    }
+
+    /// `len` bytes at `vaddr` in a new buffer. A length the guest could not hold (more than its RAM) is
+    /// BAD_DATA before anything is allocated: sizes read from guest memory must not size our allocations.
+    pub fn read_vec(&self, vaddr: u64, len: u64, what: &str) -> Result<Vec<u8>> {
+        if len > self.ram_bytes() {
+            return Err(Error::bad(format!("{what} of {len} bytes at {vaddr:#x} is larger than the guest's RAM")));
+        }
+        let mut buf = vec![0u8; len as usize];
+        self.read(vaddr, &mut buf).map_err(|e| e.context(format!("reading {what}")))?;
+        Ok(buf)
+    }
+
     /// A NUL-terminated string of at most `max` bytes, as Latin-1 (every byte kept, as /proc text is read),
     /// read page by page so a string near the end of a mapping is not lost to the next page's absence.
     pub fn read_cstr(&self, vaddr: u64, max: usize) -> Result<String> {

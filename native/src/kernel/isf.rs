@@ -115,11 +115,14 @@ impl<'a> Exporter<'a> {
     }
 
     /// Fields of aggregate `id`, with members of anonymous members lifted in (offsets added), and the
-    /// anonymous member itself kept under a synthetic name marked `anonymous`.
-    fn fields(&mut self, id: u32, base_bits: u64, out: &mut Map<String, Value>, depth: usize) {
-        if depth > MAX_DEPTH {
+    /// anonymous member itself kept under a synthetic name marked `anonymous`. `lifted` holds the
+    /// aggregates already lifted into `out`: each is lifted once (C cannot repeat one anonymous type in a
+    /// struct, its names would clash), so a self-containing or fanned-out type cannot blow the export up.
+    fn fields(&mut self, id: u32, base_bits: u64, out: &mut Map<String, Value>, depth: usize, lifted: &mut Vec<u32>) {
+        if depth > MAX_DEPTH || lifted.contains(&id) {
             return;
         }
+        lifted.push(id);
         let mut unnamed = 0usize;
         for m in self.btf.members(id) {
             let bits = base_bits + m.bit_offset as u64;
@@ -139,7 +142,7 @@ impl<'a> Exporter<'a> {
                 }
             }
             let field = if width != 0 && size > 0 {
-                let unit = size * 8;
+                let unit = size.saturating_mul(8); // a hostile bitfield may claim a type of 2^63 bytes
                 let storage = bits_eff / unit * size;
                 json!({
                     "offset": storage,
@@ -168,7 +171,7 @@ impl<'a> Exporter<'a> {
                         out.insert(key, f);
                     }
                     if matches!(target_kind, btf::KIND_STRUCT | btf::KIND_UNION) {
-                        self.fields(target, bits, out, depth + 1);
+                        self.fields(target, bits, out, depth + 1, lifted);
                     }
                 }
             }
@@ -223,7 +226,7 @@ pub fn export(symbols: &dyn Symbols, types: &Btf, banner: &str, kaslr_offset: u6
     for (name, id) in &aggregate_ids {
         let Some(r) = types.type_rec(*id).copied() else { continue };
         let mut fields = Map::new();
-        ex.fields(*id, 0, &mut fields, 0);
+        ex.fields(*id, 0, &mut fields, 0, &mut Vec::new());
         let kind = if r.kind == btf::KIND_UNION { "union" } else { "struct" };
         user_types.insert(name.clone(), json!({ "kind": kind, "size": r.size_or_type, "fields": fields }));
     }
@@ -378,11 +381,13 @@ impl IsfTypes {
         }
     }
 
-    /// (offset, field) for `name` in user type `ty`, looking inside anonymous fields too.
-    fn find_field(&self, ty: &str, name: &str, depth: usize) -> Option<(u64, &Value)> {
-        if depth > MAX_DEPTH {
+    /// (offset, field) for `name` in user type `ty`, looking inside anonymous fields too. `searched`: the
+    /// types already searched in this lookup, each searched once (as Btf::find_member does).
+    fn find_field(&self, ty: &str, name: &str, depth: usize, searched: &mut Vec<String>) -> Option<(u64, &Value)> {
+        if depth > MAX_DEPTH || searched.iter().any(|s| s == ty) {
             return None;
         }
+        searched.push(ty.to_string());
         let fields = self.user_types.get(ty)?.get("fields")?.as_object()?;
         if let Some(f) = fields.get(name) {
             return Some((f.get("offset")?.as_u64()?, f));
@@ -390,7 +395,7 @@ impl IsfTypes {
         for f in fields.values() {
             if f.get("anonymous").and_then(Value::as_bool) == Some(true) {
                 let inner = f.get("type")?.get("name")?.as_str()?;
-                if let Some((off, found)) = self.find_field(inner, name, depth + 1) {
+                if let Some((off, found)) = self.find_field(inner, name, depth + 1, searched) {
                     return Some((f.get("offset")?.as_u64()? + off, found));
                 }
             }
@@ -418,7 +423,7 @@ impl Types for IsfTypes {
                 }
                 ty = t.get("name")?.as_str()?.to_string();
             }
-            let (off, f) = self.find_field(&ty, part, 0)?;
+            let (off, f) = self.find_field(&ty, part, 0, &mut Vec::new())?;
             offset = offset.checked_add(off)?;
             last = Some(f);
         }
@@ -548,7 +553,7 @@ fn unbase64(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::btf::tests::sample;
+    use crate::kernel::btf::builder::sample;
 
     fn symbols() -> SystemMap {
         SystemMap::from_entries(
@@ -600,6 +605,22 @@ mod tests {
         assert_eq!(t.enum_value("zone_stat_item", "NR_NEG"), Some(-5));
     }
 
+    /// Found by fuzzing (vmlinux): a bitfield member whose type is 2^63 bytes long overflowed its size in bits.
+    #[test]
+    fn bitfield_of_a_huge_type_exports_without_overflow() {
+        use crate::kernel::btf::{builder::BtfBuilder, KIND_STRUCT};
+        let mut b = BtfBuilder::new();
+        let long = b.int("long", 8, true);
+        let int = b.int("int", 4, true);
+        let inner = b.array(long, int, 1 << 30);
+        let huge = b.array(inner, int, 1 << 30);
+        b.aggregate(KIND_STRUCT, "s", 8, &[("f", huge, 3, 5)]);
+        let btf = Btf::parse(b.build()).unwrap();
+        let doc: Value = serde_json::from_str(&export(&symbols(), &btf, "Linux version x\n", 0).unwrap()).unwrap();
+        let f = &doc["user_types"]["s"]["fields"]["f"];
+        assert_eq!((f["offset"].as_u64(), f["type"]["kind"].as_str(), f["type"]["bit_position"].as_u64()), (Some(0), Some("bitfield"), Some(3)));
+    }
+
     #[test]
     fn import_refuses_garbage() {
         assert_eq!(Isf::parse(b"not json", 0).err().unwrap().code(), "BAD_DATA");
@@ -610,6 +631,33 @@ mod tests {
         let isf = Isf::parse(cyc, 0).unwrap();
         assert_eq!(isf.types.member("a", "zzz"), None);
         assert_eq!(Isf::load(Path::new("/nonexistent.json"), 0).err().unwrap().code(), "IO");
+    }
+
+    /// Hostile ISF: a type holding three anonymous fields of itself, and a chain of types each holding the
+    /// next three times (3^30 paths): each type is searched once per lookup, so lookups end at once.
+    #[test]
+    fn circular_and_fanned_out_anonymous_fields_are_searched_once() {
+        let anon = |ty: &str| json!({ "offset": 0, "anonymous": true, "type": { "kind": "struct", "name": ty } });
+        let mut user_types = Map::new();
+        user_types.insert("loop".into(), json!({ "kind": "struct", "size": 8, "fields": {
+            "a": anon("loop"), "b": anon("loop"), "c": anon("loop"),
+            "x": { "offset": 4, "type": { "kind": "base", "name": "int" } } } }));
+        for i in 0..30 {
+            let fields = if i == 29 {
+                json!({ "leaf": { "offset": 0, "type": { "kind": "base", "name": "int" } } })
+            } else {
+                let next = format!("fan{}", i + 1);
+                json!({ "a": anon(&next), "b": anon(&next), "c": anon(&next) })
+            };
+            user_types.insert(format!("fan{i}"), json!({ "kind": "struct", "size": 4, "fields": fields }));
+        }
+        let doc = json!({ "metadata": { "format": "6.2.0" }, "symbols": {}, "enums": {},
+            "base_types": { "int": { "kind": "int", "size": 4, "signed": true, "endian": "little" } }, "user_types": user_types });
+        let isf = Isf::parse(doc.to_string().as_bytes(), 0).unwrap();
+        assert_eq!(isf.types.member("loop", "x").map(|m| m.offset), Some(4));
+        assert_eq!(isf.types.member("loop", "absent"), None);
+        assert_eq!(isf.types.member("fan0", "leaf").map(|m| m.size), Some(4));
+        assert_eq!(isf.types.member("fan0", "absent"), None);
     }
 
     #[test]

@@ -511,10 +511,10 @@ fn verify(
     (ok, bad)
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
+/// kallsyms tables laid out as scripts/kallsyms.c writes them, in flat memory (tests and fuzz seeds).
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod builder {
     use super::*;
-    use std::time::Instant;
 
     /// Guest memory as one flat buffer at a base virtual address.
     pub struct FlatVm {
@@ -632,6 +632,13 @@ pub(crate) mod tests {
             },
         }
     }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::builder::*;
+    use super::*;
+    use std::time::Instant;
 
     fn sample_syms() -> Vec<(char, String, u64)> {
         let long = "x".repeat(200); // needs the 2-byte length (≥ 0x80 tokens)

@@ -271,8 +271,9 @@ fn banners(phys: &dyn PhysicalMemory, needle: &str, max: usize) -> Result<Vec<(u
     Ok(out)
 }
 
-#[cfg(test)]
-pub(crate) fn note_bytes(text: &str) -> Vec<u8> {
+/// VMCOREINFO text in its ELF note, as the kernel keeps it in RAM (tests and fuzz seeds).
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn note_bytes(text: &str) -> Vec<u8> {
     let mut v = Vec::new();
     v.extend(11u32.to_le_bytes());
     v.extend((text.len() as u32 + 1).to_le_bytes());

@@ -148,14 +148,14 @@ pub fn load(path: &Path, kaslr_offset: u64) -> Result<Vmlinux> {
     parse(&map, kaslr_offset).map_err(|e| e.context(path.display()))
 }
 
-#[cfg(test)]
-mod tests {
+/// A small vmlinux for tests and fuzz seeds.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod builder {
     use super::*;
-    use crate::kernel::btf::tests::sample;
-    use crate::kernel::{Symbols, Types};
+    use crate::kernel::btf::builder::sample;
 
     /// ELF64 with sections: null, .shstrtab, .strtab, .symtab, .BTF.
-    fn tiny_elf(with_btf: bool) -> Vec<u8> {
+    pub fn tiny_elf(with_btf: bool) -> Vec<u8> {
         let shstrtab = b"\0.shstrtab\0.strtab\0.symtab\0.BTF\0".to_vec();
         let strtab = b"\0_text\0init_task\0__per_cpu_start\0file.c\0".to_vec();
         let mut symtab = vec![0u8; 24]; // null symbol
@@ -218,6 +218,13 @@ mod tests {
         out[0x3e..0x40].copy_from_slice(&1u16.to_le_bytes());
         out
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::builder::tiny_elf;
+    use super::*;
+    use crate::kernel::{Symbols, Types};
 
     #[test]
     fn reads_symtab_and_btf() {

@@ -172,7 +172,8 @@ pub fn parse(bytes: &[u8], file_len: u64) -> Result<ParsedCore> {
             raw::PT_LOAD if p_filesz > 0 => {
                 // A truncated file holds only part of the segment; the rest reads as a fault.
                 let held = file_len.saturating_sub(p_offset).min(p_filesz);
-                missing += p_filesz - held;
+                // Summed over headers the guest's dump tool wrote: saturate rather than wrap.
+                missing = missing.saturating_add(p_filesz - held);
                 if p_paddr.checked_add(p_filesz).is_none() {
                     return Err(Error::bad(format!("ELF core: PT_LOAD at paddr {p_paddr:#x} wraps the address space")));
                 }
@@ -241,8 +242,8 @@ pub(crate) fn parse_notes(data: &[u8], file_off: u64, out: &mut CoreNotes) -> Re
 }
 
 /// Build a synthetic ELF core (for tests here and in kernel discovery).
-#[cfg(test)]
-pub(crate) fn build_core(loads: &[(u64, &[u8])], notes: &[(&str, u32, Vec<u8>)]) -> Vec<u8> {
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn build_core(loads: &[(u64, &[u8])], notes: &[(&str, u32, Vec<u8>)]) -> Vec<u8> {
     let mut note_bytes = Vec::new();
     for (name, ty, desc) in notes {
         let mut n = name.as_bytes().to_vec();
@@ -292,8 +293,8 @@ pub(crate) fn build_core(loads: &[(u64, &[u8])], notes: &[(&str, u32, Vec<u8>)])
     out
 }
 
-#[cfg(test)]
-pub(crate) fn qemu_cpu_note(cr3: u64, cr4: u64) -> Vec<u8> {
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn qemu_cpu_note(cr3: u64, cr4: u64) -> Vec<u8> {
     let mut d = vec![0u8; raw::QEMU_CR0 + 6 * 8];
     d[0..4].copy_from_slice(&1u32.to_le_bytes());
     let sz = d.len() as u32;
@@ -358,6 +359,19 @@ mod tests {
         // Headers cut short are BAD_DATA, not a crash.
         let f2 = TempFile::new("core-hdr", &core[..100]);
         assert!(matches!(MappedRam::open(&f2.0, "auto"), Err(Error::BadData(_))));
+    }
+
+    #[test]
+    fn missing_bytes_saturate_when_headers_promise_more_than_u64() {
+        // Found by fuzzing (ram_source): PT_LOADs past the end of the file whose sizes sum past 2^64.
+        let mut core = build_core(&[(0, &[1u8; 16]), (0x1000, &[2u8; 16])], &[]);
+        for (load, paddr) in [(1, 0u64), (2, 1)] {
+            let ph = 64 + 56 * load;
+            core[ph + 8..ph + 16].copy_from_slice(&(1u64 << 40).to_le_bytes()); // p_offset past the end
+            core[ph + 24..ph + 32].copy_from_slice(&paddr.to_le_bytes());
+            core[ph + 32..ph + 40].copy_from_slice(&(u64::MAX / 2 + 1).to_le_bytes()); // p_filesz
+        }
+        assert_eq!(parse(&core, core.len() as u64).unwrap().missing_bytes, u64::MAX);
     }
 
     #[test]

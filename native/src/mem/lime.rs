@@ -55,8 +55,8 @@ pub fn parse(bytes: &[u8], file_len: u64) -> Result<(Vec<Segment>, u64)> {
     Ok((segments, missing))
 }
 
-#[cfg(test)]
-pub(crate) fn build_lime(ranges: &[(u64, &[u8])]) -> Vec<u8> {
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn build_lime(ranges: &[(u64, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     for (start, data) in ranges {
         out.extend(raw::MAGIC.to_le_bytes());

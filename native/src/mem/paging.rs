@@ -339,6 +339,46 @@ pub(crate) mod tests {
         assert_eq!(t.page_size, 4096);
     }
 
+    /// Counts the physical reads made through it.
+    struct Counting(VecMem, std::sync::atomic::AtomicUsize);
+    impl PhysicalMemory for Counting {
+        fn read_phys(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.read_phys(addr, buf)
+        }
+        fn phys_slice(&self, addr: u64, len: usize) -> Result<&[u8]> {
+            self.0.phys_slice(addr, len)
+        }
+        fn ranges(&self) -> &[PhysRange] {
+            self.0.ranges()
+        }
+    }
+
+    /// Hostile guest: one table whose every entry points back at itself, so every address is mapped at
+    /// every level. A walk still reads one entry per level and stops (the level count is the bound, not
+    /// the entries), and a 1 MiB read through it costs one walk per page.
+    #[test]
+    fn self_mapping_tables_cost_one_read_per_level() {
+        for levels in [4u8, 5] {
+            let mut m = VecMem::new(0x2000);
+            for i in 0..512 {
+                m.put_u64(0x1000 + i * 8, 0x1000 | P | pte::USER);
+            }
+            let mem = Arc::new(Counting(m, Default::default()));
+            let pt = PageTables::new(mem.clone(), 0x1000, levels).unwrap();
+            let reads = || mem.1.swap(0, std::sync::atomic::Ordering::Relaxed);
+            for va in [0u64, 0x7fff_ffff_f000, 0xffff_ffff_8100_0123] {
+                let t = pt.translate(va).unwrap();
+                assert_eq!((t.phys, t.page_size), (0x1000 | (va & 0xfff), 4096));
+                assert_eq!(reads(), levels as usize, "{levels}-level walk of {va:#x}");
+            }
+            let mut buf = vec![0u8; 1 << 20];
+            pt.read_virt(0x4000_0000, &mut buf).unwrap();
+            assert_eq!(reads(), 256 * (levels as usize + 1));
+            assert_eq!(&buf[..8], &(0x1000 | P | pte::USER).to_le_bytes());
+        }
+    }
+
     #[test]
     fn address_spaces() {
         let (m, root) = build(false);

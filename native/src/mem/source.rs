@@ -65,9 +65,24 @@ pub struct SourceInfo {
     pub excluded_pages: u64,
 }
 
+/// The RAM file's bytes: a read-only map of the host file, or bytes already in memory (fuzzing, tests).
+enum Image {
+    Map(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Image {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Image::Map(m) => m,
+            Image::Owned(v) => v,
+        }
+    }
+}
+
 /// Guest-physical memory backed by a mapped file.
 pub struct MappedRam {
-    map: Option<Mmap>,
+    map: Option<Image>,
     segments: Vec<Segment>,
     ranges: Vec<PhysRange>,
     /// File byte ranges that hold data (SEEK_DATA/SEEK_HOLE); None when unknown (then all of it).
@@ -144,13 +159,30 @@ impl MappedRam {
         MappedRam::from_map(&file, map, file_len, layout_spec)
     }
 
+    /// A mapped file: laid out from its bytes, its holes (SEEK_DATA/SEEK_HOLE) from the file.
     fn from_map(file: &File, map: Mmap, file_len: u64, layout_spec: &str) -> Result<MappedRam> {
-        let head = map.get(..map.len().min(64)).unwrap_or(&[]);
+        let mut ram = MappedRam::from_image(Image::Map(map), layout_spec)?;
+        ram.data_extents = data_extents(file, file_len);
+        Ok(ram)
+    }
+
+    /// A RAM image already in memory, sniffed and laid out exactly as a file with these bytes would be.
+    pub fn from_bytes(bytes: Vec<u8>, layout_spec: &str) -> Result<MappedRam> {
+        if bytes.is_empty() {
+            return Err(Error::bad("RAM file is empty"));
+        }
+        MappedRam::from_image(Image::Owned(bytes), layout_spec)
+    }
+
+    fn from_image(map: Image, layout_spec: &str) -> Result<MappedRam> {
+        let bytes = map.bytes();
+        let file_len = bytes.len() as u64;
+        let head = bytes.get(..bytes.len().min(64)).unwrap_or(&[]);
         if kdump::is_kdump(head) {
             return Err(Error::Unsupported("a kdump-compressed dump is not a mappable RAM file (open it with open_source)".into()));
         }
         let (segments, info) = if head.starts_with(ELF_MAGIC) {
-            let core = elfcore::parse(&map, file_len)?;
+            let core = elfcore::parse(bytes, file_len)?;
             let info = SourceInfo {
                 format: Some(RamFormat::ElfCore),
                 layout: "elf-core (PT_LOAD p_paddr)".into(),
@@ -163,7 +195,7 @@ impl MappedRam {
             };
             (core.segments, info)
         } else if lime::is_lime(head) {
-            let (segments, missing) = lime::parse(&map, file_len)?;
+            let (segments, missing) = lime::parse(bytes, file_len)?;
             let info = SourceInfo {
                 format: Some(RamFormat::Lime),
                 layout: "lime (range headers)".into(),
@@ -176,7 +208,7 @@ impl MappedRam {
             (segments, info)
         } else {
             // A disk image given as RAM would otherwise fail later as "no VMCOREINFO": say what it is.
-            if let Some(kind) = crate::disk::detect::image_kind(map.get(..map.len().min(4096)).unwrap_or(&[])) {
+            if let Some(kind) = crate::disk::detect::image_kind(bytes.get(..bytes.len().min(4096)).unwrap_or(&[])) {
                 return Err(Error::bad(format!("this is {kind}, not guest memory; give it with --disk")));
             }
             let raw = RawLayout::parse(layout_spec, file_len)?;
@@ -191,14 +223,12 @@ impl MappedRam {
             };
             (layout::segments(&raw, file_len), info)
         };
-        let mut ram = MappedRam::from_segments(Some(map), segments, info)?;
-        ram.data_extents = data_extents(file, file_len);
-        Ok(ram)
+        MappedRam::from_segments(Some(map), segments, info)
     }
 
     /// Build from segments (checked: sorted, non-overlapping, inside the file).
-    fn from_segments(map: Option<Mmap>, mut segments: Vec<Segment>, info: SourceInfo) -> Result<MappedRam> {
-        let file_len = map.as_ref().map_or(0, |m| m.len() as u64);
+    fn from_segments(map: Option<Image>, mut segments: Vec<Segment>, info: SourceInfo) -> Result<MappedRam> {
+        let file_len = map.as_ref().map_or(0, |m| m.bytes().len() as u64);
         segments.retain(|s| s.len > 0);
         segments.sort_by_key(|s| s.gpa);
         for w in segments.windows(2) {
@@ -238,7 +268,7 @@ impl MappedRam {
     }
 
     fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        self.map.as_ref().map_or(&[], Image::bytes)
     }
 
     /// Total bytes of guest memory held.
@@ -337,7 +367,7 @@ impl PhysicalMemory for MappedRam {
     }
 
     fn release(&self, addr: u64, len: usize) {
-        let Some(map) = &self.map else { return };
+        let Some(Image::Map(map)) = &self.map else { return };
         let end = addr.saturating_add(len as u64);
         for s in &self.segments {
             let (a, b) = (addr.max(s.gpa), end.min(s.gpa + s.len));
@@ -358,7 +388,7 @@ impl PhysicalMemory for MappedRam {
 
     fn release_resident(&self) {
         #[cfg(unix)]
-        if let Some(map) = &self.map {
+        if let Some(Image::Map(map)) = &self.map {
             // SAFETY: a read-only shared file mapping: MADV_DONTNEED only drops our page-table entries, and any later
             // access (also through a slice handed out earlier) faults the same file bytes back in.
             let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };

@@ -151,16 +151,12 @@ pub fn dmesg(k: &Kernel) -> Result<Log> {
         return Err(Error::bad(format!("printk ring: descriptor size {} / info size {} not plausible", l.desc_size, l.info_size)));
     }
     // Read both arrays and the text ring once: a few hundred KiB at most for the default 2^17-byte log.
-    let mut desc_bytes = vec![0u8; (count * l.desc_size) as usize];
-    k.read(descs, &mut desc_bytes).map_err(|e| e.context("reading the printk descriptor ring"))?;
-    let mut info_bytes = vec![0u8; (count * l.info_size) as usize];
-    k.read(infos, &mut info_bytes).map_err(|e| e.context("reading the printk info ring"))?;
-    let mut text = vec![0u8; size as usize];
-    k.read(data, &mut text).map_err(|e| e.context("reading the printk text ring"))?;
+    let desc_bytes = k.read_vec(descs, count * l.desc_size, "the printk descriptor ring")?;
+    let info_bytes = k.read_vec(infos, count * l.info_size, "the printk info ring")?;
+    let text = k.read_vec(data, size, "the printk text ring")?;
     // On a running guest the ring moves while we copy it: read the descriptors again after the text, and keep only
     // records whose descriptor did not change in between (desc_read_finalized_seq() re-checks the same way).
-    let mut desc_after = vec![0u8; desc_bytes.len()];
-    k.read(descs, &mut desc_after).map_err(|e| e.context("reading the printk descriptor ring again"))?;
+    let desc_after = k.read_vec(descs, count * l.desc_size, "the printk descriptor ring again")?;
 
     let mut log = Log::default();
     let span = head_id.wrapping_sub(tail_id) & DESC_ID_MASK;

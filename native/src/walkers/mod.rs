@@ -120,8 +120,8 @@ pub fn run(cx: &Context, name: &str, options: serde_json::Value) -> Result<Strin
     }
 }
 
-#[cfg(test)]
-pub(crate) mod testkit;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod testkit;
 #[cfg(test)]
 mod hostile;
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Processes and threads as fs/proc/array.c (do_task_stat, task_state) shows them, walked from
 //! init_task.tasks and signal->thread_head (kernel/fork.c, include/linux/sched/signal.h, 6.1).
 
+use std::collections::HashMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -394,7 +396,20 @@ pub fn walk_tasks(k: &Kernel, opts: &TaskOptions) -> Result<TaskList> {
     let walk = list_entries(k, head, layout.tasks, MAX_TASKS, "task list (init_task.tasks)");
     let mut out = TaskList::default();
     let mut pids = std::collections::HashSet::new();
+    // init_task.tasks holds thread-group leaders only, one per signal_struct: a list that comes back to a
+    // group already listed would have every visit walk that group's threads again.
+    let mut groups: HashMap<u64, u64> = HashMap::new();
     for addr in walk.items {
+        let signal = k.read_u64(addr.wrapping_add(layout.signal)).unwrap_or(0); // unreadable: read_task says why
+        if signal != 0 {
+            if let Some(first) = groups.get(&signal) {
+                out.warnings.push(format!(
+                    "task list: task_struct {addr:#x} skipped: its thread group (signal_struct {signal:#x}) was listed already with task_struct {first:#x}"
+                ));
+                continue;
+            }
+            groups.insert(signal, addr);
+        }
         // The list itself was walked and checked already: one unreadable task is skipped, the listing goes on
         // (on a running guest it exited while we read: a torn read the walk is re-run for).
         let mut task = match read_task(k, &layout, addr, true) {
@@ -410,7 +425,7 @@ pub fn walk_tasks(k: &Kernel, opts: &TaskOptions) -> Result<TaskList> {
             k.note_torn(format!("task list: pid {} listed twice", task.pid));
         }
         if opts.cmdline {
-            read_cmdline_into(k, &layout, &mut task, opts.cmdline_max);
+            out.warnings.extend(read_cmdline_into(k, &layout, &mut task, opts.cmdline_max));
         }
         if opts.threads {
             match read_threads(k, &layout, addr) {
@@ -560,8 +575,9 @@ fn read_task(k: &Kernel, l: &Layout, addr: u64, whole: bool) -> Result<Task> {
         egid: c(5)?,
         sgid: c(6)?,
         fsgid: c(7)?,
-        priority: s.int(l.prio)? as i32 - 100,
-        nice: s.int(l.static_prio)? as i32 - 120,
+        // MAX_RT_PRIO and DEFAULT_PRIO off the guest's ints, which a damaged task may hold at their extremes
+        priority: (s.int(l.prio)? as i32).wrapping_sub(100),
+        nice: (s.int(l.static_prio)? as i32).wrapping_sub(120),
         nr_threads,
         start_time_ns: U64(start_ns),
         start_ticks: start_ns / NS_PER_TICK,
@@ -684,27 +700,31 @@ pub(crate) fn cputime_adjust(c: CpuTime, prev: Option<(u64, u64)>) -> (u64, u64)
 }
 
 /// /proc/PID/cmdline (fs/proc/base.c get_mm_cmdline): the argument area read through the process's own
-/// page tables. A non-resident page leaves cmdline None with the reason.
-fn read_cmdline_into(k: &Kernel, l: &Layout, task: &mut Task, max: u64) {
-    if task.rss.is_none() {
-        return; // no mm: Some(empty), like /proc
-    }
+/// page tables. A non-resident page leaves cmdline None with the reason; an area longer than `max` is cut
+/// there, and the warning returned says so.
+fn read_cmdline_into(k: &Kernel, l: &Layout, task: &mut Task, max: u64) -> Option<String> {
+    task.rss.as_ref()?; // no mm: Some(empty), like /proc
     match read_cmdline(k, l, task.address.0, max) {
-        Ok(args) => task.cmdline = Some(args),
+        Ok((args, len)) => {
+            task.cmdline = Some(args);
+            return (len > max).then(|| format!("pid {}: cmdline of {len} bytes cut to the first {max}", task.pid));
+        }
         Err(e) => {
             task.cmdline = None;
             task.cmdline_error = Some(user_read_error(e));
         }
     }
+    None
 }
 
-fn read_cmdline(k: &Kernel, l: &Layout, task: u64, max: u64) -> Result<Vec<String>> {
+/// The arguments, and the length of the area they were read from (before the cut at `max`).
+fn read_cmdline(k: &Kernel, l: &Layout, task: u64, max: u64) -> Result<(Vec<String>, u64)> {
     let mm = k.read_u64(task.wrapping_add(l.mm))?;
     let field = |m: Member| k.read_member(mm, m);
     let (arg_start, arg_end) = (field(l.mm_args[0])?, field(l.mm_args[1])?);
     let (env_start, env_end) = (field(l.mm_args[2])?, field(l.mm_args[3])?);
     if arg_start >= arg_end {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     }
     // setproctitle(3) overwrote the final NUL: the kernel then shows one string running into the
     // environment, when the environment follows the arguments.
@@ -712,12 +732,13 @@ fn read_cmdline(k: &Kernel, l: &Layout, task: u64, max: u64) -> Result<Vec<Strin
     let mem = UserMemory::of(k, mm)?;
     let mut last = [0u8; 1];
     mem.read(arg_end - 1, &mut last)?; // arg_end > arg_start ≥ 0
-    if last[0] != 0 {
-        let buf = mem.read_range(arg_start, env_end, max)?;
+    let (area, proctitle) = if last[0] != 0 { (env_end - arg_start, true) } else { (arg_end - arg_start, false) };
+    let buf = mem.read_range(arg_start, arg_start + area, max)?;
+    if proctitle {
         let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        return Ok(vec![latin1(&buf[..end])]);
+        return Ok((vec![latin1(&buf[..end])], area));
     }
-    Ok(nul_separated(&mem.read_range(arg_start, arg_end, max)?))
+    Ok((nul_separated(&buf), area))
 }
 
 #[cfg(test)]
@@ -765,7 +786,11 @@ mod tests {
 
     impl G {
         fn new() -> G {
-            let mut f = Fake::new(1 << 20);
+            G::with_ram(1 << 20)
+        }
+
+        fn with_ram(bytes: usize) -> G {
+            let mut f = Fake::new(bytes);
             layout(&mut f);
             let init = f.alloc(TS);
             f.sym("init_task", init);
@@ -941,6 +966,19 @@ mod tests {
         assert!(list.warnings[0].contains("implausible pid"), "{:?}", list.warnings);
     }
 
+    /// Found by fuzzing (walkers): a task whose prio is i32::MIN overflowed task_prio()'s subtraction.
+    #[test]
+    fn extreme_priorities_do_not_overflow() {
+        let mut g = G::new();
+        let init = g.init;
+        let a = g.task(1, b"init", init, 1, 0);
+        g.f.put_u32(a + 0x50, i32::MIN as u32);
+        g.f.put_u32(a + 0x54, i32::MIN as u32);
+        let k = g.f.kernel();
+        let list = walk_tasks(&k, &TaskOptions::default()).unwrap();
+        assert_eq!((list.tasks[0].priority, list.tasks[0].nice), (i32::MIN.wrapping_sub(100), i32::MIN.wrapping_sub(120)));
+    }
+
     #[test]
     fn unmapped_cmdline_is_none_with_reason() {
         let mut g = G::new();
@@ -1018,6 +1056,67 @@ mod tests {
         assert_eq!(new_encode_dev(136, 3), 0x8803, "pts/3");
         assert_eq!(new_encode_dev(4, 64), 0x440, "ttyS0");
         assert_eq!(new_encode_dev(259, 0x1_2345), (0x45 | (259 << 8) | (0x1_2300 << 12)), "large minors go to the top bits");
+    }
+
+    /// Hostile guest: after one process with 1000 threads, the task list comes back to that thread group
+    /// 100 times (each entry's signal points at it). Each visit would walk the 1000 threads twice again;
+    /// the group is listed once and every return is skipped with a warning.
+    #[test]
+    fn task_list_returning_to_one_thread_group_lists_it_once() {
+        let mut g = G::with_ram(4 << 20);
+        let init = g.init;
+        let leader = g.task(1, b"init", init, 1, 0);
+        let sig = u64::from_le_bytes(g.f.mem[(leader + 0x78 - crate::walkers::testkit::KBASE) as usize..][..8].try_into().unwrap());
+        let mut last = leader + 0x80; // the leader's thread_node, last in signal->thread_head
+        for pid in 2..1002 {
+            let t = g.f.alloc(TS);
+            g.f.put_u32(t + 0x10, pid);
+            g.f.put_u32(t + 0x14, 1);
+            g.f.put_u64(t + 0x40, init + 0x100); // a readable cred
+            g.f.put_u64(t + 0x78, sig);
+            g.f.put_u64(last, t + 0x80);
+            g.f.put_u64(t + 0x80, sig + 8);
+            g.f.put_u64(t + 0x88, last);
+            g.f.put_u64(sig + 16, t + 0x80);
+            last = t + 0x80;
+        }
+        for pid in 2000..2100 {
+            let again = g.task(pid, b"again", init, 1, 0);
+            g.f.put_u64(again + 0x78, sig);
+        }
+        let k = g.f.kernel();
+        let list = walk_tasks(&k, &TaskOptions { threads: true, ..Default::default() }).unwrap();
+        assert_eq!(list.tasks.iter().map(|t| t.pid).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(list.tasks[0].threads.len(), 1001);
+        assert_eq!(list.warnings.len(), 100, "{:?}", &list.warnings[..3.min(list.warnings.len())]);
+        assert!(list.warnings[0].contains("was listed already"), "{}", list.warnings[0]);
+    }
+
+    /// Hostile guest: a process claiming a 1 GiB cmdline, mapped by page tables whose every entry points back
+    /// at the table itself (so every user address reads). The read stops at MAX_CMDLINE, with a warning.
+    #[test]
+    fn one_gib_cmdline_through_self_mapping_tables_is_cut_with_a_warning() {
+        let mut g = G::new();
+        g.f.user_page_tables(4);
+        let init = g.init;
+        let a = g.task(1, b"init", init, 1, 0);
+        g.give_mm(a, b"x\0", 1, 1);
+        let table = (g.f.alloc(2 * 4096) + 4095) & !4095; // page-aligned within the allocation
+        for i in 0..512 {
+            g.f.put_u64(table + i * 8, (table - crate::walkers::testkit::KBASE) | 0x7); // present, rw, user
+        }
+        let mm = u64::from_le_bytes(g.f.mem[(a + 0x48 - crate::walkers::testkit::KBASE) as usize..][..8].try_into().unwrap());
+        g.f.put_u64(mm, table);
+        let start = 0x7f00_0000_0000u64;
+        for (off, v) in [(0x10, start), (0x18, start + (1 << 30)), (0x20, start + (1 << 30)), (0x28, start + (1 << 30))] {
+            g.f.put_u64(mm + off, v);
+        }
+        let k = g.f.kernel();
+        let list = walk_tasks(&k, &TaskOptions::default()).unwrap();
+        let args = list.tasks[0].cmdline.as_ref().expect("the self-mapped area reads");
+        let bytes = args.iter().map(|a| a.len() + 1).sum::<usize>();
+        assert_eq!(bytes as u64, MAX_CMDLINE, "{} arguments", args.len());
+        assert_eq!(list.warnings, vec![format!("pid 1: cmdline of {} bytes cut to the first {MAX_CMDLINE}", 1u64 << 30)]);
     }
 
     #[test]

@@ -48,14 +48,19 @@ impl VirtualMemory for OffsetVm {
 struct Spaces {
     kernel: OffsetVm,
     ram: Arc<Ram>,
+    /// Walk processes' own x86-64 page tables (with this many levels) instead of the offset map.
+    user_levels: Option<u8>,
 }
 
 impl AddressSpaces for Spaces {
     fn kernel(&self) -> &dyn VirtualMemory {
         &self.kernel
     }
-    fn user(&self, _pgd_phys: u64) -> Box<dyn VirtualMemory + '_> {
-        Box::new(OffsetVm { ram: self.ram.clone(), base: UBASE })
+    fn user(&self, pgd_phys: u64) -> Box<dyn VirtualMemory + '_> {
+        match self.user_levels.map(|l| crate::mem::PageTables::new(self.ram.clone(), pgd_phys, l)) {
+            Some(Ok(tables)) => Box::new(tables),
+            _ => Box::new(OffsetVm { ram: self.ram.clone(), base: UBASE }),
+        }
     }
     fn kernel_virt_to_phys(&self, vaddr: u64) -> Result<u64> {
         vaddr.checked_sub(KBASE).ok_or_else(|| Error::fault(vaddr, "not in the synthetic direct map"))
@@ -111,6 +116,7 @@ pub struct Fake {
     next: u64,
     syms: HashMap<String, u64>,
     tys: Tys,
+    user_levels: Option<u8>,
 }
 
 impl Fake {
@@ -119,7 +125,7 @@ impl Fake {
     }
     /// A synthetic guest over given RAM bytes (e.g. a copy of another Fake's, to damage it differently).
     pub fn from_mem(mem: Vec<u8>) -> Self {
-        Fake { mem, next: 0x1000, syms: HashMap::new(), tys: Tys::default() }
+        Fake { mem, next: 0x1000, syms: HashMap::new(), tys: Tys::default(), user_levels: None }
     }
     /// Reserve `len` zeroed bytes (16-aligned) and return their kernel virtual address.
     pub fn alloc(&mut self, len: u64) -> u64 {
@@ -154,13 +160,17 @@ impl Fake {
         let m = Member { offset, size, bit_offset: bit, bit_size: bits, array_len: None };
         self.tys.members.insert((s.to_string(), path.to_string()), m);
     }
+    /// Processes' user memory goes through their own page tables (mm->pgd, `levels` 4 or 5), not the offset map.
+    pub fn user_page_tables(&mut self, levels: u8) {
+        self.user_levels = Some(levels);
+    }
     pub fn enumerator(&mut self, name: &str, v: i64) {
         self.tys.enums.insert(name.to_string(), v);
     }
     pub fn kernel(self) -> Kernel {
         let len = self.mem.len() as u64;
         let ram = Arc::new(Ram { bytes: RwLock::new(self.mem), ranges: vec![PhysRange { start: 0, len }] });
-        let spaces = Spaces { kernel: OffsetVm { ram: ram.clone(), base: KBASE }, ram: ram.clone() };
+        let spaces = Spaces { kernel: OffsetVm { ram: ram.clone(), base: KBASE }, ram: ram.clone(), user_levels: self.user_levels };
         let facts = KernelFacts { page_size: 4096, paging_levels: 4, page_offset_base: KBASE, ..Default::default() };
         Kernel::from_parts(ram, Box::new(spaces), Box::new(Syms(self.syms)), Box::new(self.tys), facts)
     }

@@ -13,7 +13,7 @@ interface PstreeFlags {
   numericSort?: boolean;
   ascii?: boolean;
   /** The PID argument: draw only that process's subtree. */
-  pid?: number;
+  subtree?: number;
 }
 
 interface Lines {
@@ -101,14 +101,14 @@ export const command = defineRecordCommand({
   target: (positionals, f: PstreeFlags) => {
     const words = positionals.filter((p): p is string => p !== undefined);
     const pid = words.find((w) => /^\d+$/.test(w) && !existsSync(w));
-    if (pid !== undefined) f.pid = Number(pid);
+    if (pid !== undefined) f.subtree = Number(pid);
     const rest = words.filter((w) => w !== pid);
     if (rest.length > 1) throw new NearfieldError('USAGE', `one target, not ${rest.join(' and ')}`);
     return rest[0];
   },
   read: async (s, f: PstreeFlags) => {
     const tree = (await s.guest()).pstree({ kernelThreads: f.kernel !== false });
-    return f.pid === undefined ? tree : subtree(tree, f.pid);
+    return f.subtree === undefined ? tree : subtree(tree, f.subtree);
   },
   text: (t, f: PstreeFlags) => drawTree(t.roots, f),
 });
