@@ -72,18 +72,14 @@ export interface RecordCommandSpec<R, F, V, Row> {
   description: string;
   /** Extra arguments and flags. */
   flags?(cmd: Command): void;
-  /** Which argument is the target (default: the last one given); the others may set flags (ps aux). */
-  target?(positionals: (string | undefined)[], flags: F): string | undefined;
-  /** Arguments before the target (e.g. `bt PID… [target]`): the command then takes `[args...]` and this picks
-   *  the target out of them; the rest reach `read` as its `args`. */
-  splitArgs?(args: string[]): { target?: string; args: string[] };
-  /** With `splitArgs`: the help line for those arguments. */
-  argsHelp?: string;
+  /** Arguments before the target, any number of them (`bt PID… [target]`): the command then takes `[args...]`,
+   *  with this help line. */
+  variadic?: string;
+  /** Which of the positional words is the target (default: the last one given); the others reach `read` as its
+   *  `args` (ps aux, pstree PID, pmap --all DIR, bt PID…). */
+  target?(words: (string | undefined)[], flags: F): string | undefined;
   /** Usage checks on the flags, before anything is opened (a NearfieldError USAGE exits 2). */
   validate?(flags: F): void;
-  /** Re-read the positional arguments (the command's own, then the target, last) before the target is resolved,
-   *  for commands whose own argument is optional: `pmap --all DIR` gives commander ['DIR', undefined]. */
-  positionals?(args: (string | undefined)[], flags: F): (string | undefined)[];
   /** The record `--json` prints: usually one walker's (`async (s) => (await s.guest()).meminfo()`). */
   read(sources: Sources, flags: F, args: string[]): Promise<R> | R;
   /** The record's items, one JSON line each for `--jsonl` (default: the whole record on one line). */
@@ -115,24 +111,19 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
     description: spec.description,
     setup(cmd) {
       spec.flags?.(cmd);
-      withFormats(withTarget(cmd, spec.splitArgs !== undefined));
+      withFormats(withTarget(cmd, spec.variadic !== undefined));
       const variadic = cmd.registeredArguments.at(-1);
-      if (spec.splitArgs && spec.argsHelp && variadic) variadic.description = spec.argsHelp;
+      if (spec.variadic && variadic) variadic.description = spec.variadic;
       cmd.action(
         action(spec.name, async (...args: unknown[]) => {
           // commander passes the declared arguments, then the options, then the Command
           const flags = args[args.length - 2] as F & CommonOptions & { json?: boolean; jsonl?: boolean };
-          const given = args.slice(0, -2) as (string | undefined)[];
-          let positionals = spec.positionals ? spec.positionals(given, flags) : given;
-          let chosen: string | undefined;
-          if (spec.splitArgs) {
-            // `bt PID… [target]`: commander gives one array; the spec says which of it is the target
-            const split = spec.splitArgs((given[0] as unknown as string[] | undefined) ?? []);
-            positionals = [...split.args, split.target];
-            chosen = split.target;
-          }
+          // commander gives a variadic argument as one array
+          const words = (args.slice(0, -2) as (string | string[] | undefined)[]).flat();
           if (flags.json && flags.jsonl) throw new NearfieldError('USAGE', 'choose one of --json and --jsonl');
-          if (!spec.splitArgs) chosen = spec.target ? spec.target(positionals, flags) : positionals[positionals.length - 1];
+          const chosen = spec.target ? spec.target(words, flags) : words[words.length - 1];
+          const at = chosen === undefined ? -1 : words.lastIndexOf(chosen);
+          const rest = words.filter((w, i): w is string => w !== undefined && i !== at);
           spec.validate?.(flags);
           const target = await resolveTarget(chosen, flags, spec.name);
           const opened: { guest?: Guest; disk?: Disk } = {};
@@ -152,7 +143,7 @@ export function defineRecordCommand<R, F = object, V = R, Row = never>(spec: Rec
             },
           };
           try {
-            const record = await spec.read(sources, flags, positionals.filter((p): p is string => p !== undefined && p !== chosen));
+            const record = await spec.read(sources, flags, rest);
             // A live read says how it held together; what stayed torn is a warning in the record itself.
             const first = opened.guest?.takeConsistency();
             const torn = first && tornWarning(first);

@@ -58,12 +58,11 @@ export const command = defineRecordCommand({
       .option('--state <letters>', 'every task in these /proc states, e.g. D (like crash foreach UN bt)')
       .option('-a, --all', 'every task and thread')
       .option('--cpu', "what each CPU was running (rq->curr), idle tasks included (with --qmp: the paused VM's vCPU registers from its monitor)"),
-  argsHelp: 'PIDs (thread ids) to trace, then optionally the snapshot directory (default: the embedded sample guest)',
-  splitArgs: (args) => {
-    const pids = args.filter((a) => /^\d+$/.test(a));
-    const rest = args.filter((a) => !/^\d+$/.test(a));
+  variadic: 'PIDs (thread ids) to trace, then optionally the snapshot directory (default: the embedded sample guest)',
+  target: (words) => {
+    const rest = words.filter((w): w is string => w !== undefined && !/^\d+$/.test(w));
     if (rest.length > 1) throw new NearfieldError('USAGE', `one target at most, after the PIDs (got ${rest.join(', ')})`);
-    return { target: rest[0], args: pids };
+    return rest[0];
   },
   validate: (f: BtFlags) => {
     if (f.state !== undefined && !/^[RSDTtXZPI]+$/.test(f.state)) throw new NearfieldError('USAGE', `--state takes /proc state letters (R S D T t X Z P I), not "${f.state}"`);

@@ -12,7 +12,7 @@ export const command = defineRecordCommand({
   name: 'env',
   description: "a guest process's environment (or --all processes'), read from its memory like /proc/PID/environ",
   flags: (cmd) => cmd.argument('[pid]', 'the process (or --all)').option('--all', 'every process with an address space'),
-  positionals: ([pid, target], f: EnvFlags) => (f.all && target === undefined ? [undefined, pid] : [pid, target]),
+  target: ([pid, target], f: EnvFlags) => (f.all && target === undefined ? pid : target),
   read: async (s, f: EnvFlags, [pid]): Promise<EnvironList> => {
     if (f.all && pid !== undefined) throw new NearfieldError('USAGE', 'give a PID or --all, not both');
     if (!f.all && pid === undefined) throw new NearfieldError('USAGE', 'env needs a PID (or --all)');

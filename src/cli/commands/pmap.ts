@@ -39,7 +39,7 @@ export const command = defineRecordCommand({
       .option('--all', 'every process with an address space')
       .option('--proc', 'print /proc/PID/maps lines'),
   // `pmap --all DIR`: commander hands DIR to [pid]
-  positionals: ([pid, target], f: PmapFlags) => (f.all && target === undefined ? [undefined, pid] : [pid, target]),
+  target: ([pid, target], f: PmapFlags) => (f.all && target === undefined ? pid : target),
   read: async (s, f: PmapFlags, [pid]): Promise<MapsList> => {
     if (f.all && pid !== undefined) throw new NearfieldError('USAGE', 'give a PID or --all, not both');
     if (!f.all && pid === undefined) throw new NearfieldError('USAGE', 'pmap needs a PID (or --all)');
