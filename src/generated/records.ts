@@ -300,7 +300,7 @@ export interface CpuInfo {
   nrRunning: number;
   /** rq->clock: its scheduler clock at its last update, ns. */
   clockNs: U64;
-  /** Where its registers came from (ELF core, QMP, crash_notes), and its IP and privilege there. */
+  /** Where its registers came from (ELF core, kdump, QMP, crash_notes), and its IP and privilege there. */
   registers: string | null;
   ip: Hex | null;
   userMode: boolean | null;

@@ -34,7 +34,7 @@ const TASK_COMM_LEN: u64 = 16;
 pub struct CpuRegisters {
     pub cpu: u32,
     pub regs: Registers,
-    /// "ELF core", "QMP", "crash_notes".
+    /// "ELF core", "kdump", "QMP", "crash_notes".
     pub source: String,
 }
 
@@ -61,9 +61,10 @@ pub struct VcpuRegisters {
 }
 
 impl VcpuRegisters {
-    /// QEMU's ELF core: pr_pid is the vCPU index + 1.
-    pub fn from_prstatus(p: &PrStatus) -> VcpuRegisters {
-        VcpuRegisters { index: p.pr_pid.saturating_sub(1), gs_base: Some(p.regs.gs_base), kernel_gs_base: None, regs: p.regs, source: "ELF core".into() }
+    /// QEMU's NT_PRSTATUS notes (pr_pid is the vCPU index + 1), from the dump that carried them: "ELF core" or
+    /// "kdump" (QEMU copies the same notes into a kdump's header).
+    pub fn from_prstatus(p: &PrStatus, source: &str) -> VcpuRegisters {
+        VcpuRegisters { index: p.pr_pid.saturating_sub(1), gs_base: Some(p.regs.gs_base), kernel_gs_base: None, regs: p.regs, source: source.into() }
     }
 }
 
@@ -216,7 +217,7 @@ pub struct SymFrame {
 pub enum StartKind {
     /// From the task's saved switch frame (it was not on a CPU).
     SwitchedOut,
-    /// From a CPU's registers ("ELF core", "QMP", "crash_notes").
+    /// From a CPU's registers ("ELF core", "kdump", "QMP", "crash_notes").
     Registers(String),
     /// Found by scanning the stack of a running task without its registers.
     Scan,

@@ -204,7 +204,7 @@ pub struct CpuInfo {
     pub nr_running: u64,
     /// rq->clock: its scheduler clock at its last update, ns.
     pub clock_ns: U64,
-    /// Where its registers came from (ELF core, QMP, crash_notes), and its IP and privilege there.
+    /// Where its registers came from (ELF core, kdump, QMP, crash_notes), and its IP and privilege there.
     pub registers: Option<String>,
     pub ip: Option<Hex>,
     pub user_mode: Option<bool>,
@@ -235,10 +235,11 @@ pub struct StackList {
     pub warnings: Vec<String>,
 }
 
-/// The CPU registers this RAM file carries (an ELF core's notes) or the options give (QMP).
+/// The CPU registers this RAM file carries (an ELF core's or a kdump's notes) or the options give (QMP).
 pub fn tracer<'k>(cx: &Context<'k>, given: &[VcpuRegisterText], warnings: &mut Vec<String>) -> Result<Tracer<'k>> {
     let vcpus: Vec<VcpuRegisters> = if given.is_empty() {
-        cx.report.vcpu_registers.iter().map(VcpuRegisters::from_prstatus).collect()
+        let source = if cx.report.format.starts_with("kdump") { "kdump" } else { "ELF core" };
+        cx.report.vcpu_registers.iter().map(|p| VcpuRegisters::from_prstatus(p, source)).collect()
     } else {
         given.iter().map(VcpuRegisterText::parse).collect::<Result<_>>()?
     };
