@@ -1,10 +1,14 @@
 // Shared timing helpers for the benchmarks: medians over repeated runs, whole-process timings, peak RSS.
 
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+/** The checkout (benchmarks run from dist/bench/). */
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The CLI as users run it: package.json's bin (the bundle scripts/bundle.mjs makes). */
+export const cliPath = join(root, (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: { nearfield: string } }).bin.nearfield);
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -30,12 +30,16 @@ const program = new Command()
   });
 oneLineUsageErrors(program, '');
 
-const word = process.argv.slice(2).find((a) => !a.startsWith('-'));
-const commands = commandIndex.filter((c) => c.name !== null);
-const invoked = commands.find((c) => word !== undefined && word !== 'help' && (c.name === word || c.aliases.includes(word)));
-for (const entry of invoked ? [invoked] : commands) {
-  const mod = (await import(`./commands/${entry.file}`)) as { command: CommandSpec };
-  registerCommand(program, mod.command);
+// No top-level await: the shipped CLI is a CommonJS bundle (scripts/bundle.mjs), which starts faster than an ES module.
+async function main(): Promise<void> {
+  const word = process.argv.slice(2).find((a) => !a.startsWith('-'));
+  const commands = commandIndex.filter((c) => c.name !== null);
+  const invoked = commands.find((c) => word !== undefined && word !== 'help' && (c.name === word || c.aliases.includes(word)));
+  for (const entry of invoked ? [invoked] : commands) {
+    const mod = (await import(`./commands/${entry.file}`)) as { command: CommandSpec };
+    registerCommand(program, mod.command);
+  }
+  await program.parseAsync(process.argv);
 }
 
-await program.parseAsync(process.argv);
+void main();
