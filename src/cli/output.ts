@@ -84,7 +84,47 @@ export function clearStatus(): void {
 
 /** A plain table in the style of the classic tools: no box-drawing borders, left-aligned text, right-aligned numbers. */
 export function renderTable(head: string[], rows: (string | number | null | undefined)[][], rightAlign: boolean[] = []): string {
-  // cli-table3 (and its string-width helpers) is loaded on first use: JSON output never pays for it.
+  const cells = rows.map((row) => row.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  return plainTable(head, cells, rightAlign) ?? cliTable3(head, cells, rightAlign);
+}
+
+/** Cells whose display width is their length: printable ASCII, one line. */
+const plain = /^[\x20-\x7e]*$/;
+
+/**
+ * The common case drawn directly: every cell printable ASCII. The same bytes cli-table3 draws with the options
+ * below (each column as wide as its widest cell, cells joined by two spaces, the header bold on a colour
+ * terminal, lines trimmed), in a fraction of the time: cli-table3 measures every cell with string-width and
+ * builds an object per cell, ~90 ms of a 200-process `ps` before this. null when a cell needs cli-table3
+ * (wide or combining characters, escape sequences, several lines) or a row is not as long as the header.
+ */
+function plainTable(head: string[], rows: string[][], rightAlign: boolean[]): string | null {
+  const table = [head, ...rows];
+  const widths: number[] = [];
+  for (const row of table) {
+    if (row.length !== head.length) return null;
+    for (let x = 0; x < row.length; x++) {
+      const cell = row[x] as string;
+      if (!plain.test(cell)) return null;
+      if (cell.length > (widths[x] ?? 0)) widths[x] = cell.length;
+    }
+  }
+  const bold = colourAllowed();
+  const lines = table.map((row, y) => {
+    let line = '';
+    for (let x = 0; x < row.length; x++) {
+      const cell = row[x] as string;
+      const fill = ' '.repeat((widths[x] as number) - cell.length);
+      const text = `${rightAlign[x] ? fill + cell : cell + fill} `;
+      line += (x > 0 ? ' ' : '') + (y === 0 && bold ? `\x1b[1m${text}\x1b[22m` : text);
+    }
+    return line.trimEnd();
+  });
+  return lines.join('\n');
+}
+
+function cliTable3(head: string[], rows: string[][], rightAlign: boolean[]): string {
+  // cli-table3 (and its string-width helpers) is loaded on first use: ASCII tables and JSON output never pay for it.
   const Table = createRequire(import.meta.url)('cli-table3') as typeof TableType;
   const table = new Table({
     head,
@@ -97,7 +137,7 @@ export function renderTable(head: string[], rows: (string | number | null | unde
     style: { head: colourAllowed() ? ['bold'] : [], border: [], 'padding-left': 0, 'padding-right': 1 },
     colAligns: head.map((_, i) => (rightAlign[i] ? 'right' : 'left')),
   });
-  for (const row of rows) table.push(row.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  for (const row of rows) table.push(row);
   return table.toString().split('\n').map((l) => l.trimEnd()).join('\n');
 }
 
