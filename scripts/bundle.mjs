@@ -1,8 +1,10 @@
 // bundle.mjs — run by `npm run build` after tsc: bundles the CLI and its two worker threads with esbuild into one
-// CommonJS file each (dist/src/cli/nearfield.cjs, report-worker.cjs, ext2fs-worker.cjs), the files `bin` and
-// `npm start` run. Start-up is most of a warm command, and per loaded file Node's ES module loader resolves,
-// looks up package.json scopes, opens, reads and compiles asynchronously; as one CommonJS file the CLI starts
-// ~10 ms sooner than as one ES module and ~40 ms sooner than as tsc's 60 files.
+// CommonJS file each (dist/src/cli/bundle.cjs, report-worker.cjs, ext2fs-worker.cjs), puts the command that
+// runs the CLI's bundle beside it (src/cli/nearfield.cjs → dist/src/cli/nearfield.cjs, package.json's bin and
+// `npm start`), and has it make V8's code cache for the bundle. Start-up is most of a warm command, and per
+// loaded file Node's ES module loader resolves, looks up package.json scopes, opens, reads and compiles
+// asynchronously; as one CommonJS file the CLI starts ~10 ms sooner than as one ES module and ~40 ms sooner
+// than as tsc's 60 files, and ~10 ms more with the code cache.
 //
 // Input is tsc's output in dist/ (so the generated command index's `./commands/${file}` names match the files
 // esbuild's glob import sees). Output sits in dist/src/cli/, the directory of tsc's main.js, so every path the
@@ -11,7 +13,8 @@
 // and ext2fs (a WASM module with its own loader) stay external, loaded at run time as before.
 
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -57,7 +60,7 @@ const deferChildProcess = {
 
 const result = await build({
   entryPoints: {
-    nearfield: join(dist, 'src', 'cli', 'main.js'),
+    bundle: join(dist, 'src', 'cli', 'main.js'),
     'report-worker': join(dist, 'src', 'report', 'worker.js'),
     'ext2fs-worker': join(dist, 'wasm', 'worker.js'),
   },
@@ -86,4 +89,14 @@ const result = await build({
 const sizes = Object.entries(result.metafile.outputs)
   .filter(([f]) => f.endsWith('.cjs'))
   .map(([f, o]) => `${f.split('/').pop()} ${(o.bytes / 1024).toFixed(0)} KiB`);
-process.stdout.write(`bundle: ${sizes.join(', ')}\n`);
+
+const command = join(out, 'nearfield.cjs');
+copyFileSync(join(root, 'src', 'cli', 'nearfield.cjs'), command);
+chmodSync(command, 0o755);
+
+// The code cache: one `--help` run compiles the bundle's top level, commander and every command's set-up.
+const cache = join(out, 'bundle.cjs.v8cache');
+rmSync(cache, { force: true });
+const made = spawnSync(process.execPath, [command, '--help'], { env: { ...process.env, NEARFIELD_CODE_CACHE: 'write' }, stdio: ['ignore', 'ignore', 'pipe'] });
+const cached = made.status === 0 ? 'code cache made' : `no code cache (nearfield --help exited ${made.status}: ${made.stderr})`;
+process.stdout.write(`bundle: ${sizes.join(', ')}; ${cached}\n`);
