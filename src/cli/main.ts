@@ -32,10 +32,13 @@ oneLineUsageErrors(program, '');
 
 // No top-level await: the shipped CLI is a CommonJS bundle (scripts/bundle.mjs), which starts faster than an ES module.
 async function main(): Promise<void> {
-  const word = process.argv.slice(2).find((a) => !a.startsWith('-'));
+  const args = process.argv.slice(2);
+  const word = args.find((a) => !a.startsWith('-'));
   const commands = commandIndex.filter((c) => c.name !== null);
   const invoked = commands.find((c) => word !== undefined && word !== 'help' && (c.name === word || c.aliases.includes(word)));
-  for (const entry of invoked ? [invoked] : commands) {
+  // `nearfield --version` needs no command at all.
+  const versionOnly = args.length === 1 && (args[0] === '--version' || args[0] === '-V');
+  for (const entry of versionOnly ? [] : invoked ? [invoked] : commands) {
     const mod = (await import(`./commands/${entry.file}`)) as { command: CommandSpec };
     registerCommand(program, mod.command);
   }
