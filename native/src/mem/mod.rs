@@ -33,6 +33,9 @@ pub trait PhysicalMemory: Send + Sync {
     /// The caller is done with [addr, addr+len) for now (a scan moving on): a mapped source drops those
     /// pages from the process's resident memory, so scanning a 16 GiB file stays small. A hint; no-op by default.
     fn release(&self, _addr: u64, _len: usize) {}
+    /// The caller is about to read [addr, addr+len) once, front to back (a scan's next window): a mapped source
+    /// has the kernel read it ahead now, so the scan does not wait on one page fault per page. A hint; no-op by default.
+    fn prefetch(&self, _addr: u64, _len: usize) {}
 }
 
 /// Address spaces of the guest: the kernel's, and a process's from its page-table root.
