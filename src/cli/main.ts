@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { packageRoot } from '../target.js';
 import { commandIndex } from '../generated/commands.js';
 import { oneLineUsageErrors, registerCommand, type CommandSpec } from './define.js';
-import { onStdoutError } from './output.js';
+import { handleStdoutErrorsOnUse } from './output.js';
 
 // A reader that goes away (`nearfield ps --jsonl | head`) ends the command quietly.
-process.stdout.on('error', onStdoutError);
+handleStdoutErrorsOnUse();
 
 const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string; description: string };
 
