@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // nearfield's command (package.json bin): runs the bundled CLI (bundle.cjs beside this file, made by
 // scripts/bundle.mjs) from V8's code cache when one was made with it, as Node 22's module.enableCompileCache()
-// would. Compiling the 180 KiB bundle and the functions a command calls costs ~10–15 ms of every warm command;
-// loading them from the cache costs ~1 ms.
+// would. Compiling the 180 KiB bundle and the functions a command calls cost ~10–15 ms of every warm command;
+// taking them from the cache costs a few.
 //
 // The cache comes from the same build step as the bundle (a `--help` run). V8 checks it and refuses one made by
 // another Node or V8 version, with other V8 flags, or for a source of another length; then the bundle is
