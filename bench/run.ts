@@ -1,4 +1,5 @@
-// `npm run bench`: runs each area's benchmark (files in bench/ that export bench* functions) and prints medians.
+// `npm run bench [-- NAME… --peers]`: runs each area's benchmark (files in bench/ that export bench* functions)
+// and prints medians; NAMEs pick benchmarks by name, --peers adds drgn and Volatility 3 (bench/peers.ts).
 
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -6,7 +7,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { samplePaths } from '../src/target.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const only = process.argv.slice(2);
+// Words choose benchmarks by name; flags (--peers) are for the benchmarks themselves.
+const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 
 const files = readdirSync(here).filter((f) => f.endsWith('.js') && f !== 'run.js' && f !== 'util.js').sort();
 let failures = 0;

@@ -1,6 +1,7 @@
 // Target resolution: a snapshot directory, explicit --ram/--disk files, or the embedded sample guest in images/.
 
 import { existsSync, readFileSync, statSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { NearfieldError } from './errors.js';
@@ -210,8 +211,15 @@ interface SamplePaths { dir: string; ram: string; core: string; disk: string; tr
 
 /** The embedded sample: unpacked from images/sample/ on first use (images/unpack-sample.mjs). */
 export async function samplePaths(): Promise<SamplePaths> {
-  const script = join(packageRoot(), 'images', 'unpack-sample.mjs');
+  const images = join(packageRoot(), 'images');
+  const script = join(images, 'unpack-sample.mjs');
   if (!existsSync(script)) throw new NearfieldError('NOT_FOUND', 'the embedded sample is missing', script);
+  // Already unpacked: ask the CommonJS half, which spares a warm command Node's ES module loader.
+  const cache = join(images, 'sample-cache.cjs');
+  if (existsSync(cache)) {
+    const fresh = (createRequire(import.meta.url)(cache) as { freshSample(): SamplePaths | null }).freshSample();
+    if (fresh) return fresh;
+  }
   const mod = (await import(pathToFileURL(script).href)) as { samplePaths(): Promise<SamplePaths> };
   return mod.samplePaths();
 }

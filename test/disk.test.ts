@@ -9,9 +9,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { cli } from './walkers-helpers.js';
 
 const root = resolve(import.meta.dirname, '..');
-const cli = join(root, 'dist/src/cli/main.js');
 let dir = '';
 
 interface Kstatfs { blocks: number; bfree: number; bavail: number; files: number; ffree: number }

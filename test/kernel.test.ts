@@ -7,9 +7,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtGuest } from './built-guests.js';
+import { cli } from './walkers-helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 
 interface Sample { dir: string; ram: string; core: string; truth: string }
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+/** The CLI as users run it: package.json's bin, the bundle scripts/bundle.mjs makes at build time. */
+export const cli = join(root, (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: { nearfield: string } }).bin.nearfield);
 
 export interface Sample { dir: string; ram: string; core: string; truth: string }
 

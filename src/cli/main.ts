@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { packageRoot } from '../target.js';
 import { commandIndex } from '../generated/commands.js';
 import { oneLineUsageErrors, registerCommand, type CommandSpec } from './define.js';
-import { onStdoutError } from './output.js';
+import { handleStdoutErrorsOnUse } from './output.js';
 
 // A reader that goes away (`nearfield ps --jsonl | head`) ends the command quietly.
-process.stdout.on('error', onStdoutError);
+handleStdoutErrorsOnUse();
 
 const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string; description: string };
 
@@ -30,12 +30,19 @@ const program = new Command()
   });
 oneLineUsageErrors(program, '');
 
-const word = process.argv.slice(2).find((a) => !a.startsWith('-'));
-const commands = commandIndex.filter((c) => c.name !== null);
-const invoked = commands.find((c) => word !== undefined && word !== 'help' && (c.name === word || c.aliases.includes(word)));
-for (const entry of invoked ? [invoked] : commands) {
-  const mod = (await import(`./commands/${entry.file}`)) as { command: CommandSpec };
-  registerCommand(program, mod.command);
+// No top-level await: the shipped CLI is a CommonJS bundle (scripts/bundle.mjs), which starts faster than an ES module.
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const word = args.find((a) => !a.startsWith('-'));
+  const commands = commandIndex.filter((c) => c.name !== null);
+  const invoked = commands.find((c) => word !== undefined && word !== 'help' && (c.name === word || c.aliases.includes(word)));
+  // `nearfield --version` needs no command at all.
+  const versionOnly = args.length === 1 && (args[0] === '--version' || args[0] === '-V');
+  for (const entry of versionOnly ? [] : invoked ? [invoked] : commands) {
+    const mod = (await import(`./commands/${entry.file}`)) as { command: CommandSpec };
+    registerCommand(program, mod.command);
+  }
+  await program.parseAsync(process.argv);
 }
 
-await program.parseAsync(process.argv);
+void main();

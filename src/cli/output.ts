@@ -1,7 +1,9 @@
 // CLI output conventions (ARCHITECTURE.md "CLI conventions"): results on stdout, everything else on stderr.
 
+import { fstatSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type TableType from 'cli-table3';
+import type * as Tty from 'node:tty';
 import { ExitCode, NearfieldError, toNearfieldError } from '../errors.js';
 
 export interface OutputOptions {
@@ -17,7 +19,17 @@ export function chatty(opts: OutputOptions): boolean {
 
 /** Colour only on a TTY and only when NO_COLOR is unset (https://no-color.org). */
 export function colourAllowed(): boolean {
-  return process.stdout.isTTY === true && !('NO_COLOR' in process.env && process.env.NO_COLOR !== '');
+  return isTerminal(1) && !('NO_COLOR' in process.env && process.env.NO_COLOR !== '');
+}
+
+/** Whether `fd` is a terminal, asked without making process.stdout (see writeOut): only a character device can be
+ *  one, so a pipe or a file never loads node:tty. */
+function isTerminal(fd: number): boolean {
+  try {
+    return fstatSync(fd).isCharacterDevice() && (createRequire(import.meta.url)('node:tty') as typeof Tty).isatty(fd);
+  } catch {
+    return false;
+  }
 }
 
 /** JSON with bigints as hex strings for addresses and decimal strings for counters never needed: callers pick. */
@@ -42,15 +54,57 @@ export function printJsonl(records: Iterable<unknown>): void {
   }
 }
 
-/** Results to stdout, after any progress line on stderr was cleared (they often share a terminal). */
+let stdoutGone = false;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Results to stdout, after any progress line on stderr was cleared (they often share a terminal). Written to fd 1
+ * with write(2), whole, before returning: making process.stdout (a pipe's net.Socket and Node's stream modules)
+ * was ~6 ms of a warm command that prints one table. A command that streams (cat) uses process.stdout instead,
+ * and never both.
+ */
 export function writeOut(text: string): void {
   clearStatus();
-  if (!stdoutClosed()) process.stdout.write(text);
+  if (stdoutGone) return;
+  const bytes = Buffer.from(text);
+  for (let done = 0; done < bytes.length; ) {
+    try {
+      done += writeSync(1, bytes, done);
+    } catch (e) {
+      // fd 1 left non-blocking by whoever opened it: wait for the reader
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 1);
+        continue;
+      }
+      stdoutGone = true;
+      onStdoutError(e as NodeJS.ErrnoException);
+      return;
+    }
+  }
 }
 
-/** True once stdout's reader has gone (EPIPE) or the stream was ended. */
+/** True once stdout's reader has gone (EPIPE). */
 export function stdoutClosed(): boolean {
-  return process.stdout.destroyed || process.stdout.writableEnded;
+  return stdoutGone;
+}
+
+/** process.stdout's errors (a streaming command's reader going away) handled by onStdoutError, from the stream's
+ *  first use: it is made only when a command needs it. */
+export function handleStdoutErrorsOnUse(): void {
+  const made = Object.getOwnPropertyDescriptor(process, 'stdout')?.get;
+  if (!made) {
+    process.stdout.on('error', onStdoutError);
+    return;
+  }
+  Object.defineProperty(process, 'stdout', {
+    configurable: true,
+    enumerable: true,
+    get() {
+      const stream = made.call(process) as NodeJS.WriteStream;
+      if (!stream.listeners('error').includes(onStdoutError)) stream.on('error', onStdoutError);
+      return stream;
+    },
+  });
 }
 
 /**
@@ -84,7 +138,47 @@ export function clearStatus(): void {
 
 /** A plain table in the style of the classic tools: no box-drawing borders, left-aligned text, right-aligned numbers. */
 export function renderTable(head: string[], rows: (string | number | null | undefined)[][], rightAlign: boolean[] = []): string {
-  // cli-table3 (and its string-width helpers) is loaded on first use: JSON output never pays for it.
+  const cells = rows.map((row) => row.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  return plainTable(head, cells, rightAlign) ?? cliTable3(head, cells, rightAlign);
+}
+
+/** Cells whose display width is their length: printable ASCII, one line. */
+const plain = /^[\x20-\x7e]*$/;
+
+/**
+ * The common case drawn directly: every cell printable ASCII. The same bytes cli-table3 draws with the options
+ * below (each column as wide as its widest cell, cells joined by two spaces, the header bold on a colour
+ * terminal, lines trimmed), in a fraction of the time: cli-table3 measures every cell with string-width and
+ * builds an object per cell, ~90 ms of a 200-process `ps` before this. null when a cell needs cli-table3
+ * (wide or combining characters, escape sequences, several lines) or a row is not as long as the header.
+ */
+function plainTable(head: string[], rows: string[][], rightAlign: boolean[]): string | null {
+  const table = [head, ...rows];
+  const widths: number[] = [];
+  for (const row of table) {
+    if (row.length !== head.length) return null;
+    for (let x = 0; x < row.length; x++) {
+      const cell = row[x] as string;
+      if (!plain.test(cell)) return null;
+      if (cell.length > (widths[x] ?? 0)) widths[x] = cell.length;
+    }
+  }
+  const bold = colourAllowed();
+  const lines = table.map((row, y) => {
+    let line = '';
+    for (let x = 0; x < row.length; x++) {
+      const cell = row[x] as string;
+      const fill = ' '.repeat((widths[x] as number) - cell.length);
+      const text = `${rightAlign[x] ? fill + cell : cell + fill} `;
+      line += (x > 0 ? ' ' : '') + (y === 0 && bold ? `\x1b[1m${text}\x1b[22m` : text);
+    }
+    return line.trimEnd();
+  });
+  return lines.join('\n');
+}
+
+function cliTable3(head: string[], rows: string[][], rightAlign: boolean[]): string {
+  // cli-table3 (and its string-width helpers) is loaded on first use: ASCII tables and JSON output never pay for it.
   const Table = createRequire(import.meta.url)('cli-table3') as typeof TableType;
   const table = new Table({
     head,
@@ -97,7 +191,7 @@ export function renderTable(head: string[], rows: (string | number | null | unde
     style: { head: colourAllowed() ? ['bold'] : [], border: [], 'padding-left': 0, 'padding-right': 1 },
     colAligns: head.map((_, i) => (rightAlign[i] ? 'right' : 'left')),
   });
-  for (const row of rows) table.push(row.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  for (const row of rows) table.push(row);
   return table.toString().split('\n').map((l) => l.trimEnd()).join('\n');
 }
 

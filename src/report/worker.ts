@@ -5,5 +5,5 @@ import { collectVm, type CollectOptions } from './collect.js';
 import type { Target } from '../target.js';
 
 const { target, opts } = workerData as { target: Target; opts: CollectOptions };
-const report = await collectVm(target, opts);
-parentPort?.postMessage(report);
+// No top-level await: the shipped worker is a CommonJS bundle (scripts/bundle.mjs). A rejection is uncaught, as before.
+void collectVm(target, opts).then((report) => parentPort?.postMessage(report));

@@ -762,8 +762,14 @@ pub fn scan_phys_for_vmlinux_btf(phys: &dyn PhysicalMemory) -> Result<BtfBytes> 
     for range in phys.scan_ranges() {
         let mut start = range.start;
         let end = range.start + range.len;
+        phys.prefetch(start, ((end - start) as usize).min(SCAN_CHUNK + HEADER_PREFIX.len()));
         while start < end {
             let len = ((end - start) as usize).min(SCAN_CHUNK + HEADER_PREFIX.len());
+            // read the next window ahead while this one is searched (see PhysicalMemory::prefetch)
+            let next = start + SCAN_CHUNK as u64;
+            if next < end {
+                phys.prefetch(next, ((end - next) as usize).min(SCAN_CHUNK + HEADER_PREFIX.len()));
+            }
             let mut owned;
             let chunk: &[u8] = match phys.phys_slice(start, len) {
                 Ok(s) => s,

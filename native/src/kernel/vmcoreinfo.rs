@@ -150,8 +150,14 @@ fn scan_windows<T>(
     for r in phys.scan_ranges() {
         let mut at = r.start;
         let end = r.start + r.len;
+        phys.prefetch(at, ((end - at) as usize).min(SCAN_CHUNK + overlap));
         while at < end {
             let len = ((end - at) as usize).min(SCAN_CHUNK + overlap);
+            // read the next window ahead while this one is searched
+            let next = at + SCAN_CHUNK as u64;
+            if next < end {
+                phys.prefetch(next, ((end - next) as usize).min(SCAN_CHUNK + overlap));
+            }
             let window: &[u8] = match phys.phys_slice(at, len) {
                 Ok(s) => s,
                 Err(_) => {

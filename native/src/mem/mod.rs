@@ -36,6 +36,9 @@ pub trait PhysicalMemory: Send + Sync {
     /// Let go of the pages this source keeps resident for reading (a mapped file's), so a long-running reader's
     /// RSS stays bounded between collections; later reads fault them back in from the page cache.
     fn release_resident(&self) {}
+    /// The caller is about to read [addr, addr+len) once, front to back (a scan's next window): a mapped source
+    /// has the kernel read it ahead now, so the scan does not wait on one page fault per page. A hint; no-op by default.
+    fn prefetch(&self, _addr: u64, _len: usize) {}
 }
 
 /// Address spaces of the guest: the kernel's, and a process's from its page-table root.
