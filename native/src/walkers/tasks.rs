@@ -403,6 +403,8 @@ pub fn walk_tasks(k: &Kernel, opts: &TaskOptions) -> Result<TaskList> {
         let signal = k.read_u64(addr.wrapping_add(layout.signal)).unwrap_or(0); // unreadable: read_task says why
         if signal != 0 {
             if let Some(first) = groups.get(&signal) {
+                // on a running guest a group that exited and a new one reusing its signal_struct look alike
+                k.note_torn(format!("task list: thread group (signal_struct {signal:#x}) listed twice"));
                 out.warnings.push(format!(
                     "task list: task_struct {addr:#x} skipped: its thread group (signal_struct {signal:#x}) was listed already with task_struct {first:#x}"
                 ));
