@@ -69,4 +69,4 @@ pub mod process;
 pub mod source;
 
 pub use paging::{PageTables, X86AddressSpaces};
-pub use source::{open_ram, open_source, MappedRam, RamFormat, SourceInfo};
+pub use source::{open_ram, open_source, source_from_bytes, MappedRam, RamFormat, SourceInfo};
