@@ -19,8 +19,9 @@ use crate::kernel::kallsyms::{self, KallsymsLocation};
 use crate::kernel::system_map::SystemMap;
 use crate::kernel::vmcoreinfo::{self, Vmcoreinfo};
 use crate::kernel::{vmlinux, Kernel, Source, Symbols, Types};
+use crate::mem::kdump::KdumpRam;
 use crate::mem::layout::{self, RawLayout};
-use crate::mem::{elfcore, lime, MappedRam, PhysRange, PhysicalMemory, X86AddressSpaces};
+use crate::mem::{elfcore, lime, source_from_bytes, PhysRange, PhysicalMemory, X86AddressSpaces};
 use crate::walkers::testkit::{Fake, KBASE};
 use crate::walkers::{buddy, dmesg, meminfo, tasks, uptime};
 use crate::{Error, Result};
@@ -29,7 +30,7 @@ pub mod seeds;
 
 /// Every target by name, for the regression replay and `seed`.
 pub const TARGETS: &[&str] = &[
-    "elf_core", "lime", "raw_layout", "ram_source", "vmcoreinfo", "kallsyms", "btf", "isf", "printk", "system_map",
+    "elf_core", "lime", "raw_layout", "ram_source", "kdump", "vmcoreinfo", "kallsyms", "btf", "isf", "printk", "system_map",
     "vmlinux", "qcow2", "partition", "ext4", "walkers",
 ];
 
@@ -40,6 +41,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "lime" => lime_ranges(data),
         "raw_layout" => raw_layout(data),
         "ram_source" => ram_source(data),
+        "kdump" => kdump_dump(data),
         "vmcoreinfo" => vmcoreinfo_note(data),
         "kallsyms" => kallsyms_tables(data),
         "btf" => btf(data),
@@ -120,17 +122,50 @@ pub fn raw_layout(data: &[u8]) {
     }
 }
 
-/// A RAM file sniffed and mapped as a whole (mem::source): a layout selector byte, then the file.
+/// A RAM file sniffed and opened as a whole (mem::source, any format): a layout selector byte, then the file.
 pub fn ram_source(data: &[u8]) {
     const LAYOUTS: [&str; 6] = ["auto", "flat", "qemu-pc", "qemu-q35", "firecracker", "firecracker-1.12"];
     let Some((&sel, file)) = data.split_first() else { return };
-    let Ok(ram) = MappedRam::from_bytes(file.to_vec(), LAYOUTS[sel as usize % LAYOUTS.len()]) else { return };
+    let Ok((ram, _info)) = source_from_bytes(file.to_vec(), LAYOUTS[sel as usize % LAYOUTS.len()]) else { return };
     let mut buf = [0u8; 64];
     for r in ram.ranges().iter().take(64) {
         for at in [r.start, r.start.saturating_add(r.len / 2), r.start.saturating_add(r.len).saturating_sub(8)] {
             let _ = ram.read_phys(at, &mut buf);
             let _ = ram.phys_slice(at, 16);
         }
+    }
+    let _ = ram.scan_ranges();
+}
+
+/// Pages of a dump read back per input: enough to reach every compression, few enough to keep executions fast.
+const KDUMP_PAGES: usize = 48;
+
+/// A kdump-compressed dump (mem::kdump), standard or flattened: headers, bitmaps, page descriptors and the
+/// pages, read as `nearfield` reads the file (through the page cache, whole and partial pages).
+pub fn kdump_dump(data: &[u8]) {
+    let Ok(ram) = KdumpRam::from_bytes(data.to_vec()) else { return };
+    let kd = &ram.kdump;
+    let _ = (kd.describe(), kd.dump_level_text(), kd.compression());
+    for w in [kd.ranges(), kd.dumped_ranges()] {
+        assert!(w.windows(2).all(|p| p[0].start.saturating_add(p[0].len) < p[1].start), "ranges sorted, apart");
+    }
+    let pfns = |ranges: &[PhysRange]| -> Vec<u64> {
+        ranges.iter().flat_map(|r| (r.start / PAGE as u64..r.start.saturating_add(r.len) / PAGE as u64).take(KDUMP_PAGES)).take(KDUMP_PAGES).collect()
+    };
+    let mut whole = [0u8; PAGE];
+    let mut part = [0u8; 24];
+    for pfn in pfns(kd.dumped_ranges()) {
+        let at = pfn * PAGE as u64;
+        let _ = kd.page_flags(data, pfn);
+        // A partial read goes through the cache; it must agree with the whole page read around it.
+        let partial = ram.read_phys(at + 100, &mut part);
+        if ram.read_phys(at, &mut whole).is_ok() && partial.is_ok() {
+            assert_eq!(part[..], whole[100..124], "pfn {pfn:#x}: a cached partial read differs from the page");
+        }
+    }
+    // Memory the dump describes but left out, and a read across ranges.
+    for pfn in pfns(kd.ranges()).into_iter().step_by(7) {
+        let _ = ram.read_phys(pfn * PAGE as u64 + PAGE as u64 - 8, &mut part);
     }
     let _ = ram.scan_ranges();
 }
