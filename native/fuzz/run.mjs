@@ -16,7 +16,7 @@ import { samplePaths } from '../../images/unpack-sample.mjs';
 const FUZZ_DIR = path.dirname(fileURLToPath(import.meta.url));
 const BIN_DIR = path.join(FUZZ_DIR, 'target', 'x86_64-unknown-linux-gnu', 'release');
 /** Every target (native/src/fuzzing/mod.rs TARGETS), in the order they run. */
-const TARGETS = ['elf_core', 'lime', 'raw_layout', 'ram_source', 'vmcoreinfo', 'kallsyms', 'btf', 'isf', 'printk',
+const TARGETS = ['elf_core', 'lime', 'raw_layout', 'ram_source', 'kdump', 'vmcoreinfo', 'kallsyms', 'btf', 'isf', 'printk',
   'system_map', 'vmlinux', 'qcow2', 'partition', 'ext4', 'walkers'];
 /** An input slower than this, a process above this RSS, or one allocation above this size is a finding. */
 const LIMITS = { timeout: 10, rssMb: 2048, mallocMb: 512 };

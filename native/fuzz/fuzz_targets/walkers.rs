@@ -1,7 +1,7 @@
 #![no_main]
-// Walkers (tasks with threads and cmdlines, meminfo, buddyinfo, dmesg, uptime) on the sample guest's discovered
-// kernel, with RAM pages replaced by the input (nearfield_native::fuzzing::Walkers). The sample is found as
-// the tests find it (NEARFIELD_SAMPLE_DIR, else images/.cache/sample: `node images/unpack-sample.mjs`).
+// Every registered walker (walkers::ALL) on the sample guest's discovered kernel, with RAM pages replaced by the
+// input (nearfield_native::fuzzing::Walkers). The sample is found as the tests find it (NEARFIELD_SAMPLE_DIR, else
+// images/.cache/sample: `node images/unpack-sample.mjs`).
 use std::sync::OnceLock;
 
 use nearfield_native::fuzzing::Walkers;

@@ -14,22 +14,24 @@ use crate::disk::block::{le_u32, le_u64, BlockDevice, MemDevice, Window};
 use crate::disk::qcow2::{MemFiles, Qcow2};
 use crate::disk::{detect, ext4, partition};
 use crate::kernel::btf::Btf;
+use crate::kernel::discover::DiscoveryReport;
 use crate::kernel::isf::{self, Isf};
 use crate::kernel::kallsyms::{self, KallsymsLocation};
 use crate::kernel::system_map::SystemMap;
 use crate::kernel::vmcoreinfo::{self, Vmcoreinfo};
-use crate::kernel::{vmlinux, Kernel, Source, Symbols, Types};
+use crate::kernel::{vmlinux, Kernel, Member, Source, Symbols, Types};
+use crate::mem::kdump::KdumpRam;
 use crate::mem::layout::{self, RawLayout};
-use crate::mem::{elfcore, lime, MappedRam, PhysRange, PhysicalMemory, X86AddressSpaces};
+use crate::mem::{elfcore, lime, source_from_bytes, PhysRange, PhysicalMemory, X86AddressSpaces};
 use crate::walkers::testkit::{Fake, KBASE};
-use crate::walkers::{buddy, dmesg, meminfo, tasks, uptime};
+use crate::walkers::{self, dmesg, Context, Walker};
 use crate::{Error, Result};
 
 pub mod seeds;
 
 /// Every target by name, for the regression replay and `seed`.
 pub const TARGETS: &[&str] = &[
-    "elf_core", "lime", "raw_layout", "ram_source", "vmcoreinfo", "kallsyms", "btf", "isf", "printk", "system_map",
+    "elf_core", "lime", "raw_layout", "ram_source", "kdump", "vmcoreinfo", "kallsyms", "btf", "isf", "printk", "system_map",
     "vmlinux", "qcow2", "partition", "ext4", "walkers",
 ];
 
@@ -40,6 +42,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "lime" => lime_ranges(data),
         "raw_layout" => raw_layout(data),
         "ram_source" => ram_source(data),
+        "kdump" => kdump_dump(data),
         "vmcoreinfo" => vmcoreinfo_note(data),
         "kallsyms" => kallsyms_tables(data),
         "btf" => btf(data),
@@ -120,17 +123,50 @@ pub fn raw_layout(data: &[u8]) {
     }
 }
 
-/// A RAM file sniffed and mapped as a whole (mem::source): a layout selector byte, then the file.
+/// A RAM file sniffed and opened as a whole (mem::source, any format): a layout selector byte, then the file.
 pub fn ram_source(data: &[u8]) {
     const LAYOUTS: [&str; 6] = ["auto", "flat", "qemu-pc", "qemu-q35", "firecracker", "firecracker-1.12"];
     let Some((&sel, file)) = data.split_first() else { return };
-    let Ok(ram) = MappedRam::from_bytes(file.to_vec(), LAYOUTS[sel as usize % LAYOUTS.len()]) else { return };
+    let Ok((ram, _info)) = source_from_bytes(file.to_vec(), LAYOUTS[sel as usize % LAYOUTS.len()]) else { return };
     let mut buf = [0u8; 64];
     for r in ram.ranges().iter().take(64) {
         for at in [r.start, r.start.saturating_add(r.len / 2), r.start.saturating_add(r.len).saturating_sub(8)] {
             let _ = ram.read_phys(at, &mut buf);
             let _ = ram.phys_slice(at, 16);
         }
+    }
+    let _ = ram.scan_ranges();
+}
+
+/// Pages of a dump read back per input: enough to reach every compression, few enough to keep executions fast.
+const KDUMP_PAGES: usize = 48;
+
+/// A kdump-compressed dump (mem::kdump), standard or flattened: headers, bitmaps, page descriptors and the
+/// pages, read as `nearfield` reads the file (through the page cache, whole and partial pages).
+pub fn kdump_dump(data: &[u8]) {
+    let Ok(ram) = KdumpRam::from_bytes(data.to_vec()) else { return };
+    let kd = &ram.kdump;
+    let _ = (kd.describe(), kd.dump_level_text(), kd.compression());
+    for w in [kd.ranges(), kd.dumped_ranges()] {
+        assert!(w.windows(2).all(|p| p[0].start.saturating_add(p[0].len) < p[1].start), "ranges sorted, apart");
+    }
+    let pfns = |ranges: &[PhysRange]| -> Vec<u64> {
+        ranges.iter().flat_map(|r| (r.start / PAGE as u64..r.start.saturating_add(r.len) / PAGE as u64).take(KDUMP_PAGES)).take(KDUMP_PAGES).collect()
+    };
+    let mut whole = [0u8; PAGE];
+    let mut part = [0u8; 24];
+    for pfn in pfns(kd.dumped_ranges()) {
+        let at = pfn * PAGE as u64;
+        let _ = kd.page_flags(data, pfn);
+        // A partial read goes through the cache; it must agree with the whole page read around it.
+        let partial = ram.read_phys(at + 100, &mut part);
+        if ram.read_phys(at, &mut whole).is_ok() && partial.is_ok() {
+            assert_eq!(part[..], whole[100..124], "pfn {pfn:#x}: a cached partial read differs from the page");
+        }
+    }
+    // Memory the dump describes but left out, and a read across ranges.
+    for pfn in pfns(kd.ranges()).into_iter().step_by(7) {
+        let _ = ram.read_phys(pfn * PAGE as u64 + PAGE as u64 - 8, &mut part);
     }
     let _ = ram.scan_ranges();
 }
@@ -509,22 +545,75 @@ impl PhysicalMemory for Overlay {
     }
 }
 
-/// The walkers on the sample's discovered kernel (real layouts and symbols) over a fuzzed RAM.
+/// Options a walker is fuzzed with instead of its defaults, to reach its deepest paths: every thread, and every
+/// task's stack unwound (ORC) plus what each CPU was running. Every other walker runs with its defaults.
+pub const WALKER_OPTIONS: &[(&str, &str)] = &[("tasks", r#"{"threads":true}"#), ("stacks", r#"{"all":true,"cpu":true}"#)];
+
+fn walker_options(name: &str) -> serde_json::Value {
+    WALKER_OPTIONS.iter().find(|(n, _)| *n == name).and_then(|(_, o)| serde_json::from_str(o).ok()).unwrap_or(serde_json::Value::Null)
+}
+
+/// The sample's types with every answer remembered. They are the sample kernel's, not the input's, so remembering
+/// them changes nothing the target fuzzes; it spares the by-name BTF searches that otherwise take a quarter of an
+/// instrumented execution (every walker resolves its layouts afresh).
+struct RememberedTypes {
+    inner: Box<dyn Types>,
+    members: Mutex<HashMap<(String, String), Option<Member>>>,
+    sizes: Mutex<HashMap<String, Option<u64>>>,
+    enumerators: Mutex<HashMap<(String, String), Option<i64>>>,
+}
+
+fn remembered<K: std::hash::Hash + Eq, V: Copy>(map: &Mutex<HashMap<K, V>>, key: K, look_up: impl FnOnce() -> V) -> V {
+    let Ok(mut m) = map.lock() else { return look_up() };
+    *m.entry(key).or_insert_with(look_up)
+}
+
+impl Types for RememberedTypes {
+    fn struct_size(&self, name: &str) -> Option<u64> {
+        remembered(&self.sizes, name.to_string(), || self.inner.struct_size(name))
+    }
+    fn member(&self, struct_name: &str, path: &str) -> Option<Member> {
+        remembered(&self.members, (struct_name.to_string(), path.to_string()), || self.inner.member(struct_name, path))
+    }
+    fn enum_value(&self, enum_name: &str, enumerator: &str) -> Option<i64> {
+        remembered(&self.enumerators, (enum_name.to_string(), enumerator.to_string()), || self.inner.enum_value(enum_name, enumerator))
+    }
+    fn enumerator(&self, enumerator: &str) -> Option<i64> {
+        remembered(&self.enumerators, (String::new(), enumerator.to_string()), || self.inner.enumerator(enumerator))
+    }
+    fn type_count(&self) -> usize {
+        self.inner.type_count()
+    }
+    fn source(&self) -> Source {
+        self.inner.source()
+    }
+}
+
+/// Every registered walker (walkers::ALL, so a new walker is fuzzed without being named here) on the sample's
+/// discovered kernel (real layouts, symbols and, from its ELF core, vCPU registers) over a fuzzed RAM.
 pub struct Walkers {
     ram: Arc<Overlay>,
     kernel: Kernel,
+    report: DiscoveryReport,
+    ram_path: String,
 }
 
 impl Walkers {
-    /// Discover the kernel in `dir`/ram.raw once; inputs then replace pages of that RAM.
+    /// Discover the kernel in `dir` (its core.elf, else ram.raw) once; inputs then replace pages of that RAM.
     pub fn on_sample(dir: &Path) -> Result<Walkers> {
         use crate::kernel::discover::{discover, DiscoverOptions};
-        let d = discover(&DiscoverOptions { ram: dir.join("ram.raw"), layout: "auto".into(), use_cache: false, ..Default::default() })?;
+        let ram_file = [dir.join("core.elf"), dir.join("ram.raw")].into_iter().find(|p| p.is_file()).unwrap_or_else(|| dir.join("ram.raw"));
+        let d = discover(&DiscoverOptions { ram: ram_file.clone(), layout: "auto".into(), use_cache: false, ..Default::default() })?;
         let Kernel { phys, symbols, types, facts, .. } = d.kernel;
         let ram = Arc::new(Overlay { base: phys, pages: RwLock::new(Vec::new()), recording: AtomicBool::new(false), reads: Mutex::new(Vec::new()) });
         let spaces = X86AddressSpaces::new(ram.clone(), facts.dtb, facts.paging_levels)?;
+        let types = Box::new(RememberedTypes { inner: types, members: Default::default(), sizes: Default::default(), enumerators: Default::default() });
         let kernel = Kernel::from_parts(ram.clone(), Box::new(spaces), symbols, types, facts);
-        Ok(Walkers { ram, kernel })
+        let w = Walkers { ram, kernel, report: d.report, ram_path: ram_file.display().to_string() };
+        // The boot's own tables (Kernel::memo_boot: the symbol index, taint_flags[]) come from the untouched
+        // sample, as a live guest keeps them across walks; what each walk derives is forgotten before every input.
+        w.walk_all();
+        Ok(w)
     }
 
     pub fn kernel(&self) -> &Kernel {
@@ -548,42 +637,42 @@ impl Walkers {
         if let Ok(mut p) = self.ram.pages.write() {
             *p = pages;
         }
+        self.kernel.forget_memo();
         self.walk_all();
         if let Ok(mut p) = self.ram.pages.write() {
             p.clear();
         }
     }
 
+    fn context(&self) -> Context<'_> {
+        Context { kernel: &self.kernel, report: &self.report, ram: &self.ram_path }
+    }
+
+    /// Run one walker as `nearfield` runs it (walkers::run: options parsed, record serialised).
+    pub fn walk(&self, walker: &Walker) -> Result<String> {
+        walkers::run(&self.context(), walker.name, walker_options(walker.name))
+    }
+
     fn walk_all(&self) {
-        let k = &self.kernel;
-        let _ = tasks::walk_tasks(k, &tasks::TaskOptions { threads: true, ..Default::default() });
-        let _ = meminfo::meminfo(k);
-        let _ = buddy::buddyinfo(k);
-        let _ = dmesg::dmesg(k);
-        let _ = uptime::uptime(k);
+        for w in walkers::ALL {
+            let _ = self.walk(w);
+        }
     }
 
     /// The physical pages each walker reads on the untouched sample, in first-read order (for seeds).
     pub fn pages_read(&self) -> Vec<(&'static str, Vec<u64>)> {
-        let k = &self.kernel;
-        let walks: [(&'static str, &dyn Fn()); 5] = [
-            ("tasks", &|| drop(tasks::walk_tasks(k, &tasks::TaskOptions { threads: true, ..Default::default() }))),
-            ("meminfo", &|| drop(meminfo::meminfo(k))),
-            ("buddyinfo", &|| drop(buddy::buddyinfo(k))),
-            ("dmesg", &|| drop(dmesg::dmesg(k))),
-            ("uptime", &|| drop(uptime::uptime(k))),
-        ];
         let mut out = Vec::new();
-        for (name, walk) in walks {
+        for w in walkers::ALL {
             if let Ok(mut log) = self.ram.reads.lock() {
                 log.clear();
             }
+            self.kernel.forget_memo();
             self.ram.recording.store(true, Ordering::Relaxed);
-            walk();
+            let _ = self.walk(w);
             self.ram.recording.store(false, Ordering::Relaxed);
             let log = self.ram.reads.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
             let mut seen = std::collections::HashSet::new();
-            out.push((name, log.into_iter().filter(|p| seen.insert(*p)).collect()));
+            out.push((w.name, log.into_iter().filter(|p| seen.insert(*p)).collect()));
         }
         out
     }
@@ -656,6 +745,34 @@ mod tests {
             assert_eq!((m.offset, m.size, m.bit_offset, m.bit_size), (offset, size, bit_offset, bit_size), "{s}.{path}");
         }
         assert_eq!(types.member("printk_info", "dev_info.device").map(|m| (m.offset, m.size)), Some((40, 48)));
+    }
+
+    /// The walkers target drives every registered walker to its end on the untouched sample (an option it does not
+    /// take, or a walk that fails at once, would leave that walker unfuzzed), and says what each costs.
+    #[test]
+    fn every_walker_runs_on_the_sample() {
+        let Some(dir) = crate::test_support::real_guest_dir() else {
+            eprintln!("skipped: no real guest (unpack the sample: node images/unpack-sample.mjs)");
+            return;
+        };
+        let w = Walkers::on_sample(&dir).unwrap();
+        assert!(walkers::ALL.len() >= 20, "{} walkers", walkers::ALL.len());
+        for (name, _) in WALKER_OPTIONS {
+            assert!(walkers::find(name).is_ok(), "{name}");
+        }
+        for walker in walkers::ALL {
+            w.kernel().forget_memo();
+            let started = std::time::Instant::now();
+            let json = w.walk(walker).unwrap_or_else(|e| panic!("{}: {e}", walker.name));
+            eprintln!("{:10} {:7.1} ms {:8} bytes", walker.name, started.elapsed().as_secs_f64() * 1e3, json.len());
+        }
+        let stacks = w.walk(walkers::find("stacks").unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&stacks).unwrap();
+        let traced = v["tasks"].as_array().map_or(0, |t| t.iter().filter(|t| t["frames"].as_array().is_some_and(|f| !f.is_empty())).count());
+        assert!(traced > 50, "stacks traced {traced} tasks: {}", &stacks[..stacks.len().min(500)]);
+        let started = std::time::Instant::now();
+        w.run(&[]);
+        eprintln!("one input through every walker: {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
     }
 
     /// Every input that once crashed the walkers target returns now, on the sample it was found on.

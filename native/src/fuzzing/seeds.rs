@@ -48,6 +48,7 @@ pub fn write_all(sample: Option<&Path>, out: &Path) -> Result<Written> {
             warnings.push(format!("{name} seeds skipped: {e}"));
         }
     };
+    images("kdump", kdump_real(&mut o, &kdump_dirs(sample)));
     images("qcow2", qcow2_images(&mut o));
     images("partition", partition_images(&mut o));
     images("ext4", ext4_images(&mut o));
@@ -118,11 +119,88 @@ fn synthetic(o: &mut Out) -> Result<()> {
     o.put("system_map", "synthetic", b"0000000000000000 A fixed_percpu_data\nffffffff81000000 T _text\nffffffff81000000 T startup_64\nffffffff82a0c940 D init_task\n")?;
     o.put("vmlinux", "synthetic", &crate::kernel::vmlinux::builder::tiny_elf(true))?;
     o.put("printk", "synthetic", &printk_ring(&synthetic_records()))?;
+    kdump_synthetic(o)?;
     let long = "x".repeat(200); // a two-byte length
     let syms = [('A', "fixed_percpu_data", 0), ('T', "_stext", kallsyms::builder::BASE), ('D', "init_task", kallsyms::builder::BASE + 0x1a0_0000), ('t', long.as_str(), kallsyms::builder::BASE + 0x400)];
     o.put("kallsyms", "percpu", &kallsyms_input_of(&kallsyms::builder::build(&syms, true, kallsyms::builder::BASE)))?;
     // Plain base-relative tables hold no absolute (per-cpu) symbols.
     o.put("kallsyms", "relative", &kallsyms_input_of(&kallsyms::builder::build(&syms[1..], false, kallsyms::builder::BASE)))?;
+    Ok(())
+}
+
+/// Small dumps of every shape the reader knows: each compression, dump levels 1 and 31, header versions 1–6, a
+/// split part, an incomplete dump, the flattened stream in and out of order.
+fn kdump_synthetic(o: &mut Out) -> Result<()> {
+    use crate::mem::kdump::build::{self, page_of, Spec, DH_HEADER_VERSION, DH_STATUS, METHODS, STATUS_INCOMPLETE, STATUS_ZLIB};
+    let spec = |dump_level: i32, status: u32| Spec {
+        max_mapnr: 64,
+        pages: (0..12u64).chain(40..44).map(|p| (p, page_of(p), METHODS[p as usize % METHODS.len()])).collect(),
+        excluded: vec![20, 21, 22],
+        dump_level,
+        vmcoreinfo: Some("OSRELEASE=6.1.0-56-amd64\nPAGESIZE=4096\nSYMBOL(init_top_pgt)=ffffffff8be10000\n"),
+        status,
+    };
+    let d31 = build::standard(&spec(31, STATUS_ZLIB));
+    o.put("kdump", "d31", &d31)?;
+    o.put("kdump", "d1", &build::standard(&spec(1, STATUS_ZLIB)))?;
+    let mut incomplete = build::standard(&spec(31, STATUS_ZLIB | STATUS_INCOMPLETE));
+    incomplete.truncate(incomplete.len() - 200); // the last page's data cut short
+    o.put("kdump", "incomplete", &incomplete)?;
+    for version in [1u32, 2, 3, 4, 5] {
+        let mut v = d31.clone();
+        v[DH_HEADER_VERSION..DH_HEADER_VERSION + 4].copy_from_slice(&version.to_le_bytes());
+        o.put("kdump", &format!("v{version}"), &v)?;
+    }
+    let mut status = d31.clone();
+    status[DH_STATUS..DH_STATUS + 4].copy_from_slice(&0x30u32.to_le_bytes()); // zstd, unused vmemmap excluded
+    o.put("kdump", "status", &status)?;
+    o.put("kdump", "split", &build::shrink(&d31, 8, 6)?)?;
+    let chunks = d31.len().div_ceil(1500);
+    o.put("kdump", "flattened", &build::flattened(&d31, 4096, None))?;
+    o.put("kdump", "flattened-reversed", &build::flattened(&d31, 1500, Some((0..chunks).rev().collect())))?;
+    o.put("ram_source", "kdump", &[&[0u8][..], &d31].concat())?;
+    Ok(())
+}
+
+/// Where real dumps may be: the kdump guest the tests read (NEARFIELD_KDUMP_GUEST, else images/out/no5lvl-256m)
+/// and the sample guest's directory.
+fn kdump_dirs(sample: Option<&Path>) -> Vec<PathBuf> {
+    let guest = std::env::var_os("NEARFIELD_KDUMP_GUEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/out/no5lvl-256m"));
+    std::iter::once(guest).chain(sample.map(Path::to_path_buf)).collect()
+}
+
+/// Seeds cut from real dumps (QEMU's kdump-*, makedumpfile's vmcore-*, any kdump file in `dirs`): their first
+/// pages, and a split part from 16 MiB on (the kernel image), each also as a flattened stream written out of order.
+fn kdump_real(o: &mut Out, dirs: &[PathBuf]) -> Result<()> {
+    use crate::mem::kdump::{build, is_kdump};
+    let mut found = 0;
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+        files.sort();
+        for path in files {
+            let mut head = [0u8; 16];
+            let is_dump = std::fs::File::open(&path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok() && is_kdump(&head);
+            if !is_dump {
+                continue;
+            }
+            let bytes = std::fs::read(&path)?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            for (tag, first, pages) in [("head", 0u64, 24usize), ("kernel", 0x1000, 16)] {
+                let small = build::shrink(&bytes, first, pages).map_err(|e| e.context(format!("cutting {}", path.display())))?;
+                let chunks = small.len().div_ceil(4096);
+                o.put("kdump", &format!("{name}-{tag}"), &small)?;
+                o.put("kdump", &format!("{name}-{tag}-flattened"), &build::flattened(&small, 4096, Some((0..chunks).rev().collect())))?;
+            }
+            found += 1;
+        }
+    }
+    if found == 0 {
+        let where_ = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
+        return Err(Error::NotFound(format!("no kdump-compressed dump in {where_} (images/build-guest.mjs writes them; or set NEARFIELD_KDUMP_GUEST)")));
+    }
     Ok(())
 }
 
@@ -435,10 +513,10 @@ fn from_sample(o: &mut Out, dir: &Path) -> Result<()> {
     let log = dmesg::dmesg(k)?;
     o.put("printk", "sample", &printk_ring(&log.records))?;
 
-    // Walkers: the pages each walker reads, four to an input, in the order it reads them.
-    let mut written = 0usize;
+    // Walkers: the pages each walker reads, four to an input, in the order it reads them (the first 80 of each:
+    // an input costs every walker, ~0.2 s instrumented, so a larger corpus only slows the start).
     for (walker, pfns) in w.pages_read() {
-        for (i, group) in pfns.chunks(4).enumerate() {
+        for (i, group) in pfns.chunks(4).take(20).enumerate() {
             let mut input = Vec::new();
             for &pfn in group {
                 let mut p = vec![0u8; PAGE];
@@ -448,9 +526,8 @@ fn from_sample(o: &mut Out, dir: &Path) -> Result<()> {
                 input.extend((pfn as u32).to_le_bytes());
                 input.extend(p);
             }
-            if !input.is_empty() && written < 600 {
+            if !input.is_empty() {
                 o.put("walkers", &format!("{walker}-{i:03}"), &input)?;
-                written += 1;
             }
         }
     }
@@ -529,6 +606,17 @@ mod tests {
         let (loc, _) = super::super::kallsyms_location(&input);
         let table = kallsyms::decode(&kallsyms::builder::FlatVm { base: kallsyms_input::BASE, bytes: input }, &loc).unwrap();
         assert_eq!(table.get("init_task").map(|s| s.address), Some(kallsyms::builder::BASE + 0x1a0_0000));
+        // Every kdump seed opens, and its pages read back as built (each compression, in and out of order).
+        use crate::mem::kdump::{build::page_of, KdumpRam};
+        use crate::mem::PhysicalMemory;
+        let mut page = vec![0u8; PAGE];
+        for name in ["d31", "d1", "incomplete", "v1", "v2", "v3", "v4", "v5", "status", "split", "flattened", "flattened-reversed"] {
+            let ram = KdumpRam::from_bytes(read("kdump", name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for pfn in [8u64, 9, 10, 11] {
+                ram.read_phys(pfn * PAGE as u64, &mut page).unwrap_or_else(|e| panic!("{name} pfn {pfn}: {e}"));
+                assert_eq!(page, page_of(pfn), "{name} pfn {pfn}");
+            }
+        }
         let _ = std::fs::remove_dir_all(out);
     }
 }

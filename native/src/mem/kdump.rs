@@ -4,7 +4,7 @@
 //!
 //! The dump is read in place: a flattened file's records are indexed in one pass (nothing copied, nothing
 //! decompressed); a page is found by its pfn's rank among the set bits of the 2nd bitmap (its descriptor's
-//! index) and decompressed alone. `parse_kdump` is the pure entry point over bytes (for fuzzing).
+//! index) and decompressed alone. A dump already in memory reads the same way (`KdumpRam::from_bytes`, for fuzzing).
 
 use std::collections::BinaryHeap;
 use std::io::Read;
@@ -14,6 +14,7 @@ use memmap2::Mmap;
 
 use super::elfcore::{self, CoreNotes};
 use super::page_cache::{PageCache, PAGE};
+use super::source::Image;
 use super::{PhysRange, PhysicalMemory};
 use crate::bytes::{be_u64, le_u32, le_u64};
 use crate::{Error, Result};
@@ -770,7 +771,7 @@ const CACHE_PAGES: usize = 2048;
 /// A kdump-compressed dump as guest-physical memory: a page is decompressed when first read and kept in a
 /// small LRU cache; a read of a whole page bypasses the cache (bulk reads would only evict the hot pages).
 pub struct KdumpRam {
-    map: Mmap,
+    image: Image,
     pub kdump: Kdump,
     cache: Mutex<PageCache>,
 }
@@ -790,6 +791,7 @@ fn at_address(e: Error, at: u64) -> Error {
 }
 
 impl KdumpRam {
+    /// A dump file mapped read-only.
     pub fn new(map: Mmap) -> Result<KdumpRam> {
         // Indexing a flattened stream touches a page of the map per record header (one per 16 KiB QEMU wrote), and
         // the kernel maps the cached pages around each: all of a 180 MB dump of a 16 GiB guest became resident
@@ -803,7 +805,18 @@ impl KdumpRam {
         };
         let kdump = Kdump::parse_releasing(&map, &release)?;
         let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
-        Ok(KdumpRam { map, kdump, cache: Mutex::new(PageCache::new(CACHE_PAGES)) })
+        Ok(KdumpRam { image: Image::Map(map), kdump, cache: Mutex::new(PageCache::new(CACHE_PAGES)) })
+    }
+
+    /// A dump already in memory (fuzzing, tests): read exactly as the same bytes in a file would be.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<KdumpRam> {
+        let kdump = Kdump::parse(&bytes)?;
+        Ok(KdumpRam { image: Image::Owned(bytes), kdump, cache: Mutex::new(PageCache::new(CACHE_PAGES)) })
+    }
+
+    /// Bytes of the dump file.
+    pub fn file_len(&self) -> u64 {
+        self.image.bytes().len() as u64
     }
 
     /// (hits, misses) of the page cache so far.
@@ -831,10 +844,10 @@ impl PhysicalMemory for KdumpRam {
                 }
             }
             if n == PAGE {
-                self.kdump.read_page(&self.map, pfn, dst).map_err(|e| at_address(e, at))?;
+                self.kdump.read_page(self.image.bytes(), pfn, dst).map_err(|e| at_address(e, at))?;
             } else {
                 let mut page = [0u8; PAGE];
-                self.kdump.read_page(&self.map, pfn, &mut page).map_err(|e| at_address(e, at))?;
+                self.kdump.read_page(self.image.bytes(), pfn, &mut page).map_err(|e| at_address(e, at))?;
                 dst.copy_from_slice(&page[within..within + n]);
                 self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(pfn, &page);
             }
@@ -917,8 +930,8 @@ pub struct KdumpSummary {
 
 const MAX_SUMMARY_PAGES: u64 = 4096;
 
-/// Parse a whole kdump-compressed dump held in memory and read back its first pages: the pure, panic-free entry
-/// point a fuzz target calls. Errors are the same one-line errors `nearfield` prints for the file.
+/// Parse a whole kdump-compressed dump held in memory and read back its first pages, counting their compressions.
+/// Errors are the same one-line errors `nearfield` prints for the file.
 pub fn parse_kdump(bytes: &[u8]) -> Result<KdumpSummary> {
     let kd = Kdump::parse(bytes)?;
     let mut s = KdumpSummary {
@@ -954,12 +967,97 @@ pub fn parse_kdump(bytes: &[u8]) -> Result<KdumpSummary> {
     Ok(s)
 }
 
-/// Build a kdump-compressed dump (for tests here and in kernel discovery): `pages` are (pfn, bytes, method)
-/// with method one of the DUMP_DH_COMPRESSED_* flags or 0; `excluded` pfns exist but are left out.
-#[cfg(test)]
-pub(crate) mod build {
-    use super::raw;
-    use super::PAGE;
+/// Build a kdump-compressed dump (for tests here and in kernel discovery, and fuzz seeds): `pages` are (pfn, bytes,
+/// method) with method one of the DUMP_DH_COMPRESSED_* flags or 0; `excluded` pfns exist but are left out.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod build {
+    use super::{bit, raw, Kdump, PAGE};
+    use crate::bytes::{le_u32, le_u64};
+    use crate::{Error, Result};
+
+    /// The compression flags a page descriptor may carry.
+    pub const METHODS: [u32; 5] =
+        [0, raw::DUMP_DH_COMPRESSED_ZLIB, raw::DUMP_DH_COMPRESSED_LZO, raw::DUMP_DH_COMPRESSED_SNAPPY, raw::DUMP_DH_COMPRESSED_ZSTD];
+    pub const STATUS_ZLIB: u32 = raw::DUMP_DH_COMPRESSED_ZLIB;
+    pub const STATUS_INCOMPLETE: u32 = raw::DUMP_DH_COMPRESSED_INCOMPLETE;
+    pub const DH_HEADER_VERSION: usize = raw::DH_HEADER_VERSION;
+    pub const DH_STATUS: usize = raw::DH_STATUS;
+
+    /// A real dump cut down to a small one: the first `max_pages` pages it holds from pfn `first` on, with the
+    /// dump's own headers, sub-header (VMCOREINFO, notes) and still-compressed page data, as a standard file.
+    /// With `first` > 0 it is one part of a `makedumpfile --split` set (the pfns below are in "another file").
+    pub fn shrink(bytes: &[u8], first: u64, max_pages: usize) -> Result<Vec<u8>> {
+        let kd = Kdump::parse(bytes)?;
+        if kd.header.split.is_some() || (first > 0 && kd.header.header_version < 2) {
+            return Err(Error::Unsupported("kdump: cannot cut a split part out of this dump".into()));
+        }
+        let (b1, b2) = (kd.bitmap1.bytes(bytes), kd.bitmap2.bytes(bytes));
+        let mut kept = Vec::new();
+        let mut end = first;
+        while end < kd.pfn_limit && end - first < 1 << 22 && kept.len() < max_pages {
+            if bit(b2, end) {
+                kept.push(end);
+            }
+            end += 1;
+        }
+        if kept.is_empty() {
+            return Err(Error::NotFound(format!("kdump: no page dumped from pfn {first:#x} on")));
+        }
+        let block = PAGE;
+        let head_len = block * (1 + kd.header.sub_hdr_size as usize);
+        let mut out = vec![0u8; head_len];
+        kd.container.read(bytes, 0, &mut out).map_err(|_| Error::bad("kdump: headers past the end"))?;
+        let put32 = |o: &mut Vec<u8>, at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let put64 = |o: &mut Vec<u8>, at: usize, v: u64| o[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        let bitmap_len = (end as usize).div_ceil(8).div_ceil(block).max(1) * block;
+        put32(&mut out, raw::DH_BITMAP_BLOCKS, (2 * bitmap_len / block) as u32);
+        put32(&mut out, raw::DH_MAX_MAPNR, end as u32);
+        put32(&mut out, raw::DH_STATUS, kd.header.status & !raw::DUMP_DH_COMPRESSED_INCOMPLETE);
+        let (kh, v) = (block, kd.header.header_version);
+        if v >= 6 {
+            put64(&mut out, kh + raw::KH_MAX_MAPNR_64, end);
+        }
+        if first > 0 {
+            put32(&mut out, kh + raw::KH_SPLIT, 1);
+            let (s, e) = if v >= 6 { (raw::KH_START_PFN_64, raw::KH_END_PFN_64) } else { (raw::KH_START_PFN, raw::KH_END_PFN) };
+            put64(&mut out, kh + s, first);
+            put64(&mut out, kh + e, end);
+        }
+        // VMCOREINFO and notes stay where they were when they lie in the sub-header; anything else is dropped.
+        for (off, size) in [(raw::KH_OFFSET_VMCOREINFO, raw::KH_SIZE_VMCOREINFO), (raw::KH_OFFSET_NOTE, raw::KH_SIZE_NOTE)] {
+            let (at, n) = (le_u64(&out, kh + off).unwrap_or(0), le_u64(&out, kh + size).unwrap_or(0));
+            if at.checked_add(n).is_none_or(|e| e > head_len as u64) {
+                put64(&mut out, kh + off, 0);
+                put64(&mut out, kh + size, 0);
+            }
+        }
+        for bits in [b1, b2] {
+            let mut bm = vec![0u8; bitmap_len];
+            for pfn in 0..end {
+                if bit(bits, pfn) {
+                    bm[pfn as usize / 8] |= 1 << (pfn % 8);
+                }
+            }
+            out.extend(bm);
+        }
+        let mut data_at = (out.len() + kept.len() * raw::PD_LEN as usize) as u64;
+        let (mut descs, mut data) = (Vec::new(), Vec::new());
+        for &pfn in &kept {
+            let at = kd.desc_base + (kd.rank_in(bytes, pfn) - kd.first_rank) * raw::PD_LEN;
+            let mut d = [0u8; raw::PD_LEN as usize];
+            kd.container.read(bytes, at, &mut d).map_err(|_| Error::bad(format!("kdump: descriptor of pfn {pfn:#x} past the end")))?;
+            let size = le_u32(&d, raw::PD_SIZE).unwrap_or(0) as usize;
+            let mut page = vec![0u8; size.min(PAGE)];
+            kd.container.read(bytes, le_u64(&d, raw::PD_OFFSET).unwrap_or(0), &mut page).map_err(|_| Error::bad(format!("kdump: data of pfn {pfn:#x} past the end")))?;
+            d[raw::PD_OFFSET..raw::PD_OFFSET + 8].copy_from_slice(&data_at.to_le_bytes());
+            descs.extend(d);
+            data_at += page.len() as u64;
+            data.extend(page);
+        }
+        out.extend(descs);
+        out.extend(data);
+        Ok(out)
+    }
 
     pub struct Spec<'a> {
         pub max_mapnr: u64,
@@ -1340,6 +1438,33 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 2, "only {checked} dumps in {}", dir.display());
+    }
+
+    /// A dump cut down (fuzz seeds) holds the same pages, headers and notes; a split part faults the pfns it
+    /// does not hold.
+    #[test]
+    fn a_shrunk_dump_holds_the_same_pages() {
+        let std = build::standard(&spec(31));
+        let small = build::shrink(&std, 0, 10).unwrap();
+        let kd = Kdump::parse(&small).unwrap();
+        assert_eq!((kd.dumped_pages, kd.header.max_mapnr), (10, 10));
+        assert_eq!(kd.vmcoreinfo.as_deref(), Some("OSRELEASE=6.1.0-test\nPAGESIZE=4096\n"));
+        let mut page = vec![0u8; PAGE];
+        for pfn in 0..10 {
+            kd.read_page(&small, pfn, &mut page).unwrap();
+            assert_eq!(page, page_of(pfn), "pfn {pfn}");
+        }
+        let part = build::shrink(&std, 30, 12).unwrap();
+        let kd = Kdump::parse(&part).unwrap();
+        assert_eq!(kd.header.split, Some((30, 102)));
+        assert_eq!(kd.dumped_pages, 12);
+        assert_eq!(kd.excluded_pages, 8);
+        for pfn in (30..40).chain(100..102) {
+            kd.read_page(&part, pfn, &mut page).unwrap();
+            assert_eq!(page, page_of(pfn), "pfn {pfn}");
+        }
+        assert!(kd.read_page(&part, 3, &mut page).unwrap_err().to_string().contains("another file"));
+        assert!(build::shrink(&std, 60, 4).is_ok() && build::shrink(&std, 104, 4).is_err());
     }
 
     /// Every single-byte corruption and every cut of a small dump: parse_kdump answers, it never panics.

@@ -54,8 +54,9 @@ pub trait AddressSpaces: Send + Sync {
 pub trait VirtualMemory {
     fn read_virt(&self, addr: u64, buf: &mut [u8]) -> crate::Result<()>;
     /// Bytes of [start, end) backed by present pages (less special PFN mappings and the zero page at
-    /// `zero_page_phys`); None when this address space cannot tell.
-    fn resident(&self, _start: u64, _end: u64, _zero_page_phys: Option<u64>) -> Option<crate::Result<u64>> {
+    /// `zero_page_phys`), reading at most `budget` page-table entries (taken off it); None when this address
+    /// space cannot tell.
+    fn resident(&self, _start: u64, _end: u64, _zero_page_phys: Option<u64>, _budget: &mut u64) -> Option<crate::Result<u64>> {
         None
     }
 }
@@ -72,4 +73,4 @@ pub mod process;
 pub mod source;
 
 pub use paging::{PageTables, X86AddressSpaces};
-pub use source::{open_ram, open_source, MappedRam, RamFormat, SourceInfo};
+pub use source::{open_ram, open_source, source_from_bytes, MappedRam, RamFormat, SourceInfo};

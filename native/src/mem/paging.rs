@@ -20,9 +20,10 @@ mod pte {
     pub const SPECIAL: u64 = 1 << 9;
 }
 
-/// Page-table entries a residency count reads at most: a fully populated 64 GiB range; more means the tables
-/// alias themselves (a hostile guest) or the range is absurd.
-const MAX_RESIDENT_ENTRIES: u64 = 1 << 24;
+/// Page-table entries one residency count reads at most: a fully populated 64 GiB range; more means the tables
+/// alias themselves (a hostile guest) or the range is absurd. Callers counting many ranges of one address space
+/// share a budget instead (`resident_bytes_within`), so the bound holds for the whole address space.
+pub const MAX_RESIDENT_ENTRIES: u64 = 1 << 24;
 
 /// A translated address with what the final entry said about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,19 +109,29 @@ impl PageTables {
     /// Bytes of [start, end) mapped by present, non-special entries (what smaps counts as Rss, less pages
     /// of the shared zero page at `zero_page_phys`), walking only the tables that exist.
     pub fn resident_bytes(&self, start: u64, end: u64, zero_page_phys: Option<u64>) -> Result<u64> {
+        let mut budget = MAX_RESIDENT_ENTRIES;
+        self.resident_bytes_within(start, end, zero_page_phys, &mut budget)
+    }
+
+    /// `resident_bytes`, reading at most `budget` entries (what it read is taken off; all of it when that was not
+    /// enough, so later counts against the same budget fail at once).
+    pub fn resident_bytes_within(&self, start: u64, end: u64, zero_page_phys: Option<u64>, budget: &mut u64) -> Result<u64> {
         if start >= end || !self.is_canonical(start) || !self.is_canonical(end - 1) {
             return Err(Error::fault(start, "residency of a non-canonical or empty range"));
         }
         let top_shift = if self.levels == 5 { 48 } else { 39 };
-        let mut budget = MAX_RESIDENT_ENTRIES;
-        self.resident_in(self.root, top_shift, start, end - 1, zero_page_phys, &mut budget)
+        self.resident_in(self.root, top_shift, start, end - 1, zero_page_phys, budget)
     }
 
     /// [first, last] within the table at `table` whose entries map 2^shift bytes each.
     fn resident_in(&self, table: u64, shift: u32, first: u64, last: u64, zero: Option<u64>, budget: &mut u64) -> Result<u64> {
         let (lo, hi) = ((first >> shift) & 0x1FF, (last >> shift) & 0x1FF);
         let n = hi - lo + 1;
-        *budget = budget.checked_sub(n).ok_or_else(|| Error::bad(format!("page tables under {first:#x} hold more than {MAX_RESIDENT_ENTRIES} entries")))?;
+        let Some(left) = budget.checked_sub(n) else {
+            *budget = 0;
+            return Err(Error::bad(format!("page tables under {first:#x} hold more than the entries this count may read")));
+        };
+        *budget = left;
         let mut raw = vec![0u8; (n * 8) as usize];
         self.phys.read_phys(table + lo * 8, &mut raw).map_err(|e| e.context(format!("page table at {table:#x}")))?;
         let size = 1u64 << shift;
@@ -149,8 +160,8 @@ impl PageTables {
 }
 
 impl VirtualMemory for PageTables {
-    fn resident(&self, start: u64, end: u64, zero_page_phys: Option<u64>) -> Option<Result<u64>> {
-        Some(self.resident_bytes(start, end, zero_page_phys))
+    fn resident(&self, start: u64, end: u64, zero_page_phys: Option<u64>, budget: &mut u64) -> Option<Result<u64>> {
+        Some(self.resident_bytes_within(start, end, zero_page_phys, budget))
     }
 
     /// Reads spanning pages are split per page, each page translated on its own.

@@ -66,13 +66,13 @@ pub struct SourceInfo {
 }
 
 /// The RAM file's bytes: a read-only map of the host file, or bytes already in memory (fuzzing, tests).
-enum Image {
+pub(crate) enum Image {
     Map(Mmap),
     Owned(Vec<u8>),
 }
 
 impl Image {
-    fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Image::Map(m) => m,
             Image::Owned(v) => v,
@@ -107,24 +107,39 @@ pub fn open_ram(path: &Path, layout: &str) -> Result<Arc<dyn PhysicalMemory>> {
 pub fn open_source(path: &Path, layout: &str) -> Result<(Arc<dyn PhysicalMemory>, SourceInfo)> {
     let (file, map, file_len) = map_file(path)?;
     if kdump::is_kdump(map.get(..map.len().min(64)).unwrap_or(&[])) {
-        let ram = KdumpRam::new(map)?;
-        let kd = &ram.kdump;
-        let info = SourceInfo {
-            format: Some(if kd.flattened { RamFormat::KdumpFlattened } else { RamFormat::Kdump }),
-            layout: kd.describe(),
-            layout_guessed: false,
-            file_len,
-            notes: kd.notes.clone(),
-            missing_bytes: kd.missing_bytes,
-            raw_notes: kd.raw_notes.clone(),
-            warnings: kd.warnings.clone(),
-            excluded_pages: kd.excluded_pages,
-        };
-        return Ok((Arc::new(ram), info));
+        return Ok(kdump_source(KdumpRam::new(map)?));
     }
     let ram = MappedRam::from_map(&file, map, file_len, layout)?;
     let info = ram.info.clone();
     Ok((Arc::new(ram), info))
+}
+
+/// A RAM file of any format already in memory (fuzzing, tests), sniffed and opened exactly as `open_source`
+/// opens a file with these bytes (less the file's holes, which only narrow `scan_ranges`).
+pub fn source_from_bytes(bytes: Vec<u8>, layout: &str) -> Result<(Arc<dyn PhysicalMemory>, SourceInfo)> {
+    if kdump::is_kdump(bytes.get(..bytes.len().min(64)).unwrap_or(&[])) {
+        return Ok(kdump_source(KdumpRam::from_bytes(bytes)?));
+    }
+    let ram = MappedRam::from_bytes(bytes, layout)?;
+    let info = ram.info.clone();
+    Ok((Arc::new(ram), info))
+}
+
+/// A kdump-compressed dump as a source, with what its headers say about it.
+fn kdump_source(ram: KdumpRam) -> (Arc<dyn PhysicalMemory>, SourceInfo) {
+    let kd = &ram.kdump;
+    let info = SourceInfo {
+        format: Some(if kd.flattened { RamFormat::KdumpFlattened } else { RamFormat::Kdump }),
+        layout: kd.describe(),
+        layout_guessed: false,
+        file_len: ram.file_len(),
+        notes: kd.notes.clone(),
+        missing_bytes: kd.missing_bytes,
+        raw_notes: kd.raw_notes.clone(),
+        warnings: kd.warnings.clone(),
+        excluded_pages: kd.excluded_pages,
+    };
+    (Arc::new(ram), info)
 }
 
 /// True when `path` holds a raw memory file (no ELF, LiME or kdump header): only those have a layout to guess.
@@ -179,7 +194,7 @@ impl MappedRam {
         let file_len = bytes.len() as u64;
         let head = bytes.get(..bytes.len().min(64)).unwrap_or(&[]);
         if kdump::is_kdump(head) {
-            return Err(Error::Unsupported("a kdump-compressed dump is not a mappable RAM file (open it with open_source)".into()));
+            return Err(Error::Unsupported("a kdump-compressed dump is not a mappable RAM file (open it with open_source or source_from_bytes)".into()));
         }
         let (segments, info) = if head.starts_with(ELF_MAGIC) {
             let core = elfcore::parse(bytes, file_len)?;
@@ -476,6 +491,29 @@ pub(crate) mod tests {
         // A header with nothing behind it is refused as a bad kdump, not read as raw RAM.
         assert!(matches!(open_source(&f.0, "auto"), Err(Error::Unsupported(_) | Error::BadData(_))));
         assert!(!is_raw_file(&f.0));
+    }
+
+    #[test]
+    fn a_kdump_in_memory_opens_as_the_file_would() {
+        use crate::mem::kdump::build::{self, page_of, Spec, METHODS};
+        let pages = (0..8u64).map(|p| (p, page_of(p), METHODS[p as usize % METHODS.len()])).collect();
+        let spec = Spec { max_mapnr: 16, pages, excluded: vec![9], dump_level: 31, vmcoreinfo: Some("OSRELEASE=x\n"), status: 1 };
+        let dump = build::flattened(&build::standard(&spec), 3000, None);
+        let f = TempFile::new("kdump-bytes", &dump);
+        let (file, file_info) = open_source(&f.0, "auto").unwrap();
+        let (mem, mem_info) = source_from_bytes(dump, "auto").unwrap();
+        assert_eq!(mem_info.format, Some(RamFormat::KdumpFlattened));
+        assert_eq!((&mem_info.layout, mem_info.file_len, mem_info.excluded_pages), (&file_info.layout, file_info.file_len, 1));
+        assert_eq!(mem_info.notes.vmcoreinfo.as_deref(), Some("OSRELEASE=x\n"));
+        assert_eq!(mem.ranges(), file.ranges());
+        let (mut a, mut b) = ([0u8; 100], [0u8; 100]);
+        mem.read_phys(5 * 4096 + 7, &mut a).unwrap();
+        file.read_phys(5 * 4096 + 7, &mut b).unwrap();
+        assert_eq!((a, &a[..]), (b, &page_of(5)[7..107]));
+        assert!(mem.read_phys(9 * 4096, &mut a).unwrap_err().is_excluded());
+        // Uncompressed formats open from memory as MappedRam::from_bytes does.
+        let (raw, info) = source_from_bytes(vec![7u8; 8192], "flat").unwrap();
+        assert_eq!((info.format, raw.ranges()), (Some(RamFormat::Raw), &[PhysRange { start: 0, len: 8192 }][..]));
     }
 
     #[test]

@@ -126,7 +126,7 @@ pub fn maple_entries(k: &Kernel, tree: u64, max: usize, what: &str) -> Walk<Mapl
             return Walk::stopped(out, what, format!("more than {max_nodes} nodes"));
         }
         if !seen.insert(addr) {
-            return Walk::stopped(out, what, format!("cycle: node {addr:#x} reached twice"));
+            return Walk::stopped(out, what, format!("cycle: node {addr:#x} reached twice (a loop, or a subtree shared by two parents)"));
         }
         let Some(ty) = node_type(enode) else {
             return Walk::stopped(out, what, format!("node pointer {enode:#x} has an unknown node type {}", (enode >> 3) & 0xF));
@@ -298,6 +298,24 @@ mod tests {
         let w = maple_entries(&k, tree, 100, "t");
         assert_eq!(w.items.len(), 1);
         assert!(w.warning.unwrap().contains("cycle"));
+    }
+
+    /// Hostile guest: an mm whose tree claims some 7·10^10 VMAs, every internal node's 16 slots pointing at the
+    /// one node below (nine levels: 16^8 leaves of 16 entries). The walk ends at the second visit of a node.
+    #[test]
+    fn a_tree_claiming_seventy_billion_entries_through_shared_nodes_ends_at_once() {
+        let mut m = M::new();
+        // level j splits its range into 16 slots of 16^j pages each
+        let pivots = |j: u32| -> Vec<u64> { (1..=15).map(|i| i * (16u64.pow(j) << 12) - 1).collect() };
+        let mut node = m.range(1, &pivots(0), &[0xe1; 16], None);
+        for j in 1..=8 {
+            node = m.range(2, &pivots(j), &[node; 16], None);
+        }
+        let tree = m.tree(node | 2);
+        let k = m.f.kernel();
+        let w = maple_entries(&k, tree, 1 << 22, "VMAs");
+        assert_eq!(w.items.len(), 16, "one leaf's entries, once");
+        assert!(w.warning.as_deref().is_some_and(|e| e.contains("reached twice") && e.contains("shared")), "{:?}", w.warning);
     }
 
     #[test]

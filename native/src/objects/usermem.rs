@@ -40,8 +40,9 @@ impl<'k> UserMemory<'k> {
 
     /// Bytes of [start, end) resident in RAM, as smaps counts Rss: present pages, not special PFN mappings
     /// (vvar) nor the shared zero page. None when the address space cannot tell (not x86 page tables).
-    pub fn resident_bytes(&self, start: u64, end: u64, zero_page_phys: Option<u64>) -> Option<Result<u64>> {
-        self.vm.resident(start, end, zero_page_phys)
+    /// At most `budget` page-table entries are read (and taken off it): share one across an address space's ranges.
+    pub fn resident_bytes(&self, start: u64, end: u64, zero_page_phys: Option<u64>, budget: &mut u64) -> Option<Result<u64>> {
+        self.vm.resident(start, end, zero_page_phys, budget)
     }
 
     /// The bytes of [start, end), at most `max` of them (the rest is cut, as /proc reads stop at a count).

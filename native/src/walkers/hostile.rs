@@ -1,6 +1,7 @@
 //! The inventory walkers on a real guest whose memory was damaged the way a malicious guest could: an fdtable
-//! claiming 2^31 fds, a dentry chain that loops, a maple tree with a cycle. Each walk ends, bounded, with a warning
-//! naming what was wrong, and lists everything else.
+//! claiming 2^31 fds, a dentry chain that loops, a maple tree with a cycle, an mm claiming 10^9 VMAs over page
+//! tables that map themselves. Each walk ends, bounded, with a warning naming what was wrong, and lists everything
+//! else.
 
 use std::sync::Arc;
 
@@ -9,7 +10,8 @@ use crate::kernel::Kernel;
 use crate::mem::{PhysRange, PhysicalMemory, X86AddressSpaces};
 use crate::objects::pid::find_task_by_pid;
 use crate::test_support::real_guest_dir;
-use crate::walkers::{files, maps};
+use crate::objects::maple_entries;
+use crate::walkers::{files, maps, tasks};
 use crate::Result;
 
 /// Guest RAM with some bytes overwritten.
@@ -23,11 +25,9 @@ impl PhysicalMemory for Patched {
         self.inner.read_phys(addr, buf)?;
         let end = addr.saturating_add(buf.len() as u64);
         for (at, bytes) in &self.patches {
-            for (i, b) in bytes.iter().enumerate() {
-                let p = at + i as u64;
-                if p >= addr && p < end {
-                    buf[(p - addr) as usize] = *b;
-                }
+            let (from, to) = (addr.max(*at), end.min(at + bytes.len() as u64));
+            if from < to {
+                buf[(from - addr) as usize..(to - addr) as usize].copy_from_slice(&bytes[(from - at) as usize..(to - at) as usize]);
             }
         }
         Ok(())
@@ -129,4 +129,64 @@ fn a_maple_tree_with_a_cycle_ends_that_process_map_with_a_warning() {
     assert!(p.error.as_deref().is_some_and(|e| e.contains("cycle")), "{:?}", p.error);
     assert!(m.warnings.iter().any(|w| w.contains(&format!("VMAs of pid {victim}")) && w.contains("cycle")), "{:?}", m.warnings);
     assert!(m.processes.iter().filter(|p| p.pid != victim).all(|p| p.error.is_none() && !p.vmas.is_empty()));
+}
+
+/// An mm claiming 10^9 VMAs and 10^9 pages of address space, whose VMAs all span the whole user half and whose user
+/// page tables map themselves (so every page of it reads as present): ps shows the VSZ it claims, and the maps walk
+/// stops counting RSS at its page-table budget for that process, with a warning, instead of once per VMA.
+#[test]
+fn an_mm_claiming_a_billion_vmas_over_self_mapping_tables_costs_one_budget_with_a_warning() {
+    let mut vmas = 0;
+    let Some(k) = damaged(|k| {
+        let mm = k.field(pid1(k), "task_struct", "mm").unwrap();
+        let billion = 1_000_000_000u64;
+        let mut patches = vec![
+            (mm + k.offset("mm_struct", "map_count").unwrap(), (billion as u32).to_le_bytes().to_vec()),
+            (mm + k.offset("mm_struct", "total_vm").unwrap(), billion.to_le_bytes().to_vec()),
+        ];
+        let pgd = k.field(mm, "mm_struct", "pgd").unwrap();
+        let pgd_phys = k.spaces.kernel_virt_to_phys(pgd).unwrap();
+        patches.push((pgd, (0..256).flat_map(|_| (pgd_phys | 0x67).to_le_bytes()).collect())); // present, rw, user, A, D
+        let tree = mm + k.offset("mm_struct", "mm_mt").unwrap();
+        let (start, end) = (k.offset("vm_area_struct", "vm_start").unwrap(), k.offset("vm_area_struct", "vm_end").unwrap());
+        for e in maple_entries(k, tree, 1 << 16, "VMAs").items {
+            patches.push((e.entry + start, 0x1000u64.to_le_bytes().to_vec()));
+            patches.push((e.entry + end, 0x7fff_ffff_f000u64.to_le_bytes().to_vec()));
+            vmas += 1;
+        }
+        patches
+    }) else {
+        return;
+    };
+    let list = tasks::walk_tasks(&k, &Default::default()).unwrap();
+    assert_eq!(list.tasks.iter().find(|t| t.pid == 1).unwrap().vsz_bytes, Some(1_000_000_000 * 4096));
+    let m = maps::maps(&k, &Default::default()).unwrap();
+    let p = m.processes.iter().find(|p| p.pid == 1).unwrap();
+    assert!(vmas >= 5 && p.vmas.len() == vmas, "every VMA is listed: {} of {vmas}", p.vmas.len());
+    assert!(p.vmas.iter().all(|v| v.rss_bytes.is_none()), "no VMA's RSS is believed");
+    let budget = crate::mem::paging::MAX_RESIDENT_ENTRIES;
+    let want = format!("pid 1: RSS of {vmas} VMAs left out: its page tables hold more than {budget} entries under its VMAs");
+    assert!(m.warnings.contains(&want), "{want:?} in {:?}", m.warnings);
+    // The other processes keep theirs.
+    assert!(m.processes.iter().filter(|p| p.pid != 1).all(|p| p.vmas.iter().any(|v| v.rss_bytes.is_some_and(|r| r > 0))));
+}
+
+/// However many processes claim however many VMAs, one maps walk lists at most its budget of them in all: the
+/// processes after that are named, without their maps, and one warning says how many.
+#[test]
+fn a_maps_walk_stops_at_its_vma_budget_and_says_how_many_processes_it_left_out() {
+    let Some(k) = damaged(|_| Vec::new()) else { return };
+    let whole = maps::maps(&k, &Default::default()).unwrap();
+    // all of the first process's VMAs and one of the second's
+    assert!(whole.processes.len() > 3 && whole.processes[1].vmas.len() > 1);
+    let budget = whole.processes[0].vmas.len() + 1;
+    let m = maps::maps_within(&k, &Default::default(), maps::Budget { vmas: budget, table_entries: u64::MAX }).unwrap();
+    assert_eq!(m.processes.len(), whole.processes.len(), "every process is named");
+    assert_eq!(m.processes.iter().map(|p| p.vmas.len()).sum::<usize>(), budget);
+    let cut = 1;
+    assert_eq!(m.processes[cut].vmas.len(), 1);
+    assert!(m.processes[cut].error.as_deref().is_some_and(|e| e.contains("stopped after 1 entries")), "{:?}", m.processes[cut].error);
+    let not_read = m.processes.iter().skip(cut + 1).filter(|p| p.error.as_deref().is_some_and(|e| e.starts_with("not read"))).count();
+    assert_eq!(not_read, m.processes.len() - cut - 1);
+    assert!(not_read > 0 && m.warnings.contains(&format!("the maps of {not_read} processes were not read: the walk listed {budget} VMAs already")), "{:?}", m.warnings);
 }

@@ -29,8 +29,21 @@ const VM_WRITE: u64 = 0x2;
 const VM_EXEC: u64 = 0x4;
 const VM_MAYSHARE: u64 = 0x80;
 /// A process may have at most sysctl vm.max_map_count VMAs (default 65530); a tree claiming far more is not
-/// believed.
-const MAX_VMAS: usize = 1 << 22;
+/// believed, nor a walk listing more than MAX_VMAS_IN_ALL for all processes together (a guest whose trees share
+/// aliased nodes can claim any number).
+const MAX_VMAS: usize = 1 << 20;
+const MAX_VMAS_IN_ALL: usize = 1 << 22;
+/// Page-table entries the RSS of one process's VMAs may read (a fully mapped 64 GiB), and of every process's
+/// together: VMAs that all claim the whole address space over tables that map themselves would otherwise each
+/// cost the per-range bound, millions of times over.
+const MAX_TABLE_ENTRIES_PER_MM: u64 = crate::mem::paging::MAX_RESIDENT_ENTRIES;
+const MAX_TABLE_ENTRIES: u64 = 4 * MAX_TABLE_ENTRIES_PER_MM;
+
+/// What the rest of one maps walk may still read.
+pub(crate) struct Budget {
+    pub vmas: usize,
+    pub table_entries: u64,
+}
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -169,10 +182,17 @@ impl Layout {
 
 /// The maps of every process, or of `o.pid`.
 pub fn maps(k: &Kernel, o: &MapsOptions) -> Result<MapsList> {
+    maps_within(k, o, Budget { vmas: MAX_VMAS_IN_ALL, table_entries: MAX_TABLE_ENTRIES })
+}
+
+/// `maps`, reading at most what `budget` allows.
+pub(crate) fn maps_within(k: &Kernel, o: &MapsOptions, mut budget: Budget) -> Result<MapsList> {
     let l = Layout::of(k)?;
+    let vmas_in_all = budget.vmas;
     let list = walk_tasks(k, &TaskOptions { threads: false, cmdline: false, ..Default::default() })?;
     let mut out = MapsList { warnings: list.warnings, ..Default::default() };
     let mut found = false;
+    let mut left_out = 0usize;
     for t in list.tasks.iter().filter(|t| o.pid.is_none_or(|p| p == t.pid)) {
         found = true;
         let mm = match k.read_u64(t.address.0.wrapping_add(l.mm)) {
@@ -183,7 +203,11 @@ pub fn maps(k: &Kernel, o: &MapsOptions) -> Result<MapsList> {
                 continue;
             }
         };
-        out.processes.push(process_maps(k, &l, t, mm, &mut out.warnings));
+        left_out += (budget.vmas == 0) as usize;
+        out.processes.push(process_maps(k, &l, t, mm, &mut budget, &mut out.warnings));
+    }
+    if left_out > 0 {
+        out.warnings.push(format!("the maps of {left_out} processes were not read: the walk listed {vmas_in_all} VMAs already"));
     }
     if let (Some(p), false) = (o.pid, found) {
         return Err(Error::NotFound(format!("no process with pid {p}")));
@@ -191,26 +215,45 @@ pub fn maps(k: &Kernel, o: &MapsOptions) -> Result<MapsList> {
     Ok(out)
 }
 
-fn process_maps(k: &Kernel, l: &Layout, t: &Task, mm: u64, warnings: &mut Vec<String>) -> ProcessMaps {
+/// One process's map, within what is left of the walk's `budget` (what it read is taken off).
+fn process_maps(k: &Kernel, l: &Layout, t: &Task, mm: u64, walk: &mut Budget, warnings: &mut Vec<String>) -> ProcessMaps {
     let mut p = ProcessMaps { pid: t.pid, comm: t.comm.clone(), vmas: Vec::new(), vsz_bytes: t.vsz_bytes, rss_bytes: t.rss.map(|r| r.bytes), error: None };
+    if walk.vmas == 0 {
+        p.error = Some("not read: the walk listed as many VMAs as it may already".into());
+        return p;
+    }
     let bounds = (|| -> Result<(u64, u64, u64)> { Ok((k.read_member(mm, l.start_brk)?, k.read_member(mm, l.brk)?, k.read_member(mm, l.start_stack)?)) })();
     let Ok((start_brk, brk, start_stack)) = bounds.map_err(|e| p.error = Some(format!("mm_struct {mm:#x}: {e}"))) else { return p };
-    let w = maple_entries(k, mm.wrapping_add(l.mm_mt), MAX_VMAS, &format!("VMAs of pid {} (mm_mt)", t.pid));
+    let w = maple_entries(k, mm.wrapping_add(l.mm_mt), walk.vmas.min(MAX_VMAS), &format!("VMAs of pid {} (mm_mt)", t.pid));
+    walk.vmas -= w.items.len();
     if let Some(warning) = &w.warning {
         p.error = Some(warning.clone());
         warnings.push(warning.clone());
     }
     let mem = UserMemory::of(k, mm).map_err(|e| warnings.push(format!("pid {}: page tables: {e}", t.pid))).ok();
+    let budget_at_start = walk.table_entries.min(MAX_TABLE_ENTRIES_PER_MM);
+    let mut budget = budget_at_start;
+    let mut rss_left_out = 0usize;
     for e in w.items {
         match vma(k, l, e.entry, (start_brk, brk, start_stack)) {
             Ok(mut v) => {
-                v.rss_bytes = mem.as_ref().and_then(|m| m.resident_bytes(v.start.0, v.end.0, l.zero_page)).and_then(|r| r.ok());
+                v.rss_bytes = mem.as_ref().and_then(|m| m.resident_bytes(v.start.0, v.end.0, l.zero_page, &mut budget)).and_then(|r| r.ok());
+                rss_left_out += (budget == 0) as usize;
                 p.vmas.push(v)
             }
             Err(err) => {
                 warnings.push(format!("pid {}: VMA {:#x} skipped: {err}", t.pid, e.entry));
             }
         }
+    }
+    walk.table_entries -= budget_at_start - budget;
+    if rss_left_out > 0 {
+        let why = if budget_at_start < MAX_TABLE_ENTRIES_PER_MM {
+            format!("the walk has read {MAX_TABLE_ENTRIES} page-table entries already")
+        } else {
+            format!("its page tables hold more than {MAX_TABLE_ENTRIES_PER_MM} entries under its VMAs")
+        };
+        warnings.push(format!("pid {}: RSS of {rss_left_out} VMAs left out: {why}", t.pid));
     }
     p
 }
