@@ -115,7 +115,7 @@ impl Layout {
         let table = k.symbol("cgroup_subsys")?;
         let name_off = k.offset("cgroup_subsys", "name")?;
         let subsys_names = (0..count)
-            .map(|i| k.read_u64(table + 8 * i).and_then(|ss| k.read_u64(ss + name_off)).and_then(|n| k.read_cstr(n, 32)).unwrap_or_else(|_| format!("subsys{i}")))
+            .map(|i| k.read_u64(table + 8 * i).and_then(|ss| k.read_u64(ss.wrapping_add(name_off))).and_then(|n| k.read_cstr(n, 32)).unwrap_or_else(|_| format!("subsys{i}")))
             .collect();
         let id = |e: &str| k.enumerator(e).ok().and_then(|v| u64::try_from(v).ok()).filter(|&v| v < count);
         let cputime = |p: &str| k.offset("task_cputime", p);
@@ -155,7 +155,7 @@ impl Layout {
 
 /// A cgroup's cputime triple (stime, utime, sum_exec_runtime) at `at`.
 fn cputime(k: &Kernel, l: &Layout, at: u64) -> Result<[u64; 3]> {
-    Ok([k.read_u64(at + l.stime)?, k.read_u64(at + l.utime)?, k.read_u64(at + l.runtime)?])
+    Ok([k.read_u64(at.wrapping_add(l.stime))?, k.read_u64(at.wrapping_add(l.utime))?, k.read_u64(at.wrapping_add(l.runtime))?])
 }
 
 fn add(a: [u64; 3], b: [u64; 3]) -> [u64; 3] {
@@ -200,7 +200,7 @@ pub fn cgroup_tree(k: &Kernel) -> Result<CgroupTree> {
             }
         };
         let idx = nodes.len();
-        let children = list_entries(k, addr + l.self_css + l.css_children, l.css_sibling, MAX_CGROUPS, "cgroup children (css.children)")
+        let children = list_entries(k, addr.wrapping_add(l.self_css + l.css_children), l.css_sibling, MAX_CGROUPS, "cgroup children (css.children)")
             .into_items(&mut out.warnings)
             .into_iter()
             .map(|css| css.wrapping_sub(l.self_css)); // css_of(cgroup) is cgroup->self
@@ -214,8 +214,8 @@ pub fn cgroup_tree(k: &Kernel) -> Result<CgroupTree> {
                 format!("?{addr:#x}")
             }
         };
-        let bstat = cputime(k, &l, addr + l.bstat).unwrap_or_default();
-        let last_bstat = cputime(k, &l, addr + l.last_bstat).unwrap_or_default();
+        let bstat = cputime(k, &l, addr.wrapping_add(l.bstat)).unwrap_or_default();
+        let last_bstat = cputime(k, &l, addr.wrapping_add(l.last_bstat)).unwrap_or_default();
         nodes.push(Node { addr, parent, children: Vec::new(), cg: Cgroup { path, level: o.int(l.level)? as u32, cgroup: Hex(addr), ..Default::default() }, bstat, last_bstat });
         if let Some(p) = parent {
             nodes[p].children.push(idx);
@@ -231,10 +231,10 @@ pub fn cgroup_tree(k: &Kernel) -> Result<CgroupTree> {
             continue;
         }
         let mut pending = [0u64; 3];
-        if let Ok(pcpu) = k.read_u64(nodes[i].addr + l.rstat_cpu) {
+        if let Ok(pcpu) = k.read_u64(nodes[i].addr.wrapping_add(l.rstat_cpu)) {
             for &cpu in &cpus {
                 let Ok(at) = crate::objects::per_cpu_ptr(k, pcpu, cpu) else { continue };
-                if let (Ok(b), Ok(lb)) = (cputime(k, &l, at + l.rstat_bstat), cputime(k, &l, at + l.rstat_last_bstat)) {
+                if let (Ok(b), Ok(lb)) = (cputime(k, &l, at.wrapping_add(l.rstat_bstat)), cputime(k, &l, at.wrapping_add(l.rstat_last_bstat))) {
                     pending = add(pending, sub(b, lb));
                 }
             }
@@ -246,7 +246,7 @@ pub fn cgroup_tree(k: &Kernel) -> Result<CgroupTree> {
     for n in nodes.iter_mut() {
         n.cg.cpu = match n.parent {
             Some(_) => {
-                let prev = (k.read_u64(n.addr + l.prev_utime), k.read_u64(n.addr + l.prev_stime));
+                let prev = (k.read_u64(n.addr.wrapping_add(l.prev_utime)), k.read_u64(n.addr.wrapping_add(l.prev_stime)));
                 let prev = match prev {
                     (Ok(u), Ok(s)) => Some((u, s)),
                     _ => None,
@@ -279,12 +279,12 @@ fn kn_path(k: &Kernel, l: &Layout, kn: u64) -> Result<String> {
     let mut parts = Vec::new();
     let mut at = kn;
     for _ in 0..=MAX_DEPTH {
-        let parent = k.read_u64(at + l.kn_parent)?;
+        let parent = k.read_u64(at.wrapping_add(l.kn_parent))?;
         if parent == 0 {
             parts.reverse();
             return Ok(format!("/{}", parts.join("/")));
         }
-        parts.push(k.read_cstr(k.read_u64(at + l.kn_name)?, 256)?);
+        parts.push(k.read_cstr(k.read_u64(at.wrapping_add(l.kn_name))?, 256)?);
         at = parent;
     }
     Err(Error::bad(format!("kernfs node {kn:#x}: more than {MAX_DEPTH} parents")))
@@ -312,7 +312,7 @@ fn controllers(k: &Kernel, l: &Layout, root_struct: u64, nodes: &mut [Node]) -> 
 fn memory_and_pids(k: &Kernel, l: &Layout, n: &mut Node) -> Result<()> {
     let css = |id: Option<u64>| -> Result<u64> {
         match id {
-            Some(i) => k.read_u64(n.addr + l.subsys.offset + 8 * i),
+            Some(i) => k.read_u64(n.addr.wrapping_add(l.subsys.offset + 8 * i)),
             None => Ok(0),
         }
     };

@@ -83,7 +83,7 @@ fn walk(cx: &Context, _: &NoOptions) -> Result<ModuleList> {
             let m = read_module(k, addr)?;
             let o = k.object(addr, &t)?;
             // print_unload_info(): each module_use on source_list names a module that uses this one
-            let users = list_entries(k, addr + source_list.offset, use_source_list.offset, MAX_USERS, "module users (source_list)").all()?;
+            let users = list_entries(k, addr.wrapping_add(source_list.offset), use_source_list.offset, MAX_USERS, "module users (source_list)").all()?;
             let used_by = users.iter().map(|&u| name_of(k.read_member(u, use_source)?)).collect::<Result<Vec<_>>>()?;
             let st = o.int(state)?;
             let st_name = if Some(st) == going { "Unloading" } else if Some(st) == coming { "Loading" } else { "Live" };
